@@ -1,0 +1,284 @@
+//! Validated, typed configuration. Every error names the environment variable and flag, the value given and what
+//! was expected.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use super::cli::{Cli, LogFormat};
+use crate::sync::event::Mode;
+use crate::sync::pipeline::PipelineSource;
+use crate::sync::retry::RetryPolicy;
+
+pub const DEFAULT_PIPELINE_DIR: &str = "/etc/sling/pipelines";
+pub const DEFAULT_STATE_PATH: &str = "/var/lib/sling_state";
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SettingsError {
+    #[error("{var} (--{flag}) is required: {expected}")]
+    Missing {
+        var: &'static str,
+        flag: &'static str,
+        expected: &'static str,
+    },
+    #[error("{var} (--{flag}) = `{value}` is not valid: expected {expected}")]
+    Invalid {
+        var: &'static str,
+        flag: &'static str,
+        value: String,
+        expected: String,
+    },
+    #[error("SLING_CONFIG (--config) and PIPELINE_DIR (--pipeline-dir) are both set: use one (a single file or a directory)")]
+    BothSources,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub batch: bool,
+    pub mission_cluster_id: String,
+    pub sync_job_id: String,
+    pub pipelines: PipelineSource,
+    pub only: Vec<String>,
+    pub mode: Mode,
+    pub state_path: PathBuf,
+    pub retry: RetryPolicy,
+    pub attempt_timeout: Duration,
+    pub cancel_grace: Duration,
+    pub sling_bin: PathBuf,
+    pub log_format: LogFormat,
+    pub telemetry_flush_timeout: Duration,
+    pub no_color: bool,
+}
+
+fn duration(
+    var: &'static str,
+    flag: &'static str,
+    value: Option<&str>,
+    default: Duration,
+) -> Result<Duration, SettingsError> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(default);
+    };
+    humantime::parse_duration(v).map_err(|_| SettingsError::Invalid {
+        var,
+        flag,
+        value: v.to_owned(),
+        expected: "a duration such as 5s, 200ms or 1m30s".into(),
+    })
+}
+
+impl Settings {
+    pub fn from_cli(cli: &Cli, env: &BTreeMap<String, String>) -> Result<Self, SettingsError> {
+        let mission_cluster_id = cli
+            .mission_cluster_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(SettingsError::Missing {
+                var: "MISSION_CLUSTER_ID",
+                flag: "mission-cluster-id",
+                expected: "the id of the source (mission) cluster, e.g. mission-01",
+            })?
+            .to_owned();
+        let nonempty = |o: &Option<String>| {
+            o.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let pipelines = match (nonempty(&cli.config), nonempty(&cli.pipeline_dir)) {
+            (Some(_), Some(_)) => return Err(SettingsError::BothSources),
+            (Some(f), None) => PipelineSource::File(f.into()),
+            (None, Some(d)) => PipelineSource::Dir(d.into()),
+            (None, None) => PipelineSource::Dir(DEFAULT_PIPELINE_DIR.into()),
+        };
+        let mode = match nonempty(&cli.mode) {
+            None => Mode::Incremental,
+            Some(m) => m.parse::<Mode>().map_err(|_| SettingsError::Invalid {
+                var: "SYNC_MODE",
+                flag: "mode",
+                value: m.clone(),
+                expected: "incremental (or empty), noop or backfill".into(),
+            })?,
+        };
+        let max_retries = match nonempty(&cli.max_retries) {
+            None => 3,
+            Some(v) => v.parse::<u32>().map_err(|_| SettingsError::Invalid {
+                var: "SYNC_MAX_RETRIES",
+                flag: "max-retries",
+                value: v.clone(),
+                expected: "a whole number ≥ 0 (retries after the first attempt)".into(),
+            })?,
+        };
+        let base = duration(
+            "SYNC_BACKOFF_BASE",
+            "backoff-base",
+            cli.backoff_base.as_deref(),
+            Duration::from_secs(5),
+        )?;
+        let max = duration(
+            "SYNC_BACKOFF_MAX",
+            "backoff-max",
+            cli.backoff_max.as_deref(),
+            Duration::from_secs(300),
+        )?;
+        let attempt_timeout = duration(
+            "SLING_TIMEOUT",
+            "timeout",
+            cli.timeout.as_deref(),
+            Duration::from_secs(30 * 60),
+        )?;
+        if attempt_timeout.is_zero() {
+            return Err(SettingsError::Invalid {
+                var: "SLING_TIMEOUT",
+                flag: "timeout",
+                value: cli.timeout.clone().unwrap_or_default(),
+                expected: "a duration above zero".into(),
+            });
+        }
+        let cancel_grace = duration(
+            "SYNC_CANCEL_GRACE",
+            "cancel-grace",
+            cli.cancel_grace.as_deref(),
+            Duration::from_secs(10),
+        )?;
+        let telemetry_flush_timeout = duration(
+            "SYNC_TELEMETRY_FLUSH_TIMEOUT",
+            "telemetry-flush-timeout",
+            cli.telemetry_flush_timeout.as_deref(),
+            Duration::from_secs(5),
+        )?;
+        let no_color = cli.no_color || env.get("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Ok(Self {
+            batch: cli.batch,
+            mission_cluster_id,
+            sync_job_id: nonempty(&cli.job_id).unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            pipelines,
+            only: cli.pipelines.clone(),
+            mode,
+            state_path: nonempty(&cli.state_path)
+                .unwrap_or_else(|| DEFAULT_STATE_PATH.into())
+                .into(),
+            retry: RetryPolicy {
+                max_retries,
+                base,
+                max,
+                jitter: 0.2,
+            },
+            attempt_timeout,
+            cancel_grace,
+            sling_bin: nonempty(&cli.sling_bin)
+                .unwrap_or_else(|| "sling".into())
+                .into(),
+            log_format: cli.log_format,
+            telemetry_flush_timeout,
+            no_color,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Settings, SettingsError> {
+        let mut full = vec!["sling-sync-wrapper"];
+        full.extend_from_slice(args);
+        let cli = Cli::try_parse_from(full).expect("clap parses");
+        Settings::from_cli(&cli, &BTreeMap::new())
+    }
+
+    #[test]
+    fn defaults() {
+        let s = parse(&["--mission-cluster-id", "m1"]).expect("valid");
+        assert_eq!(s.mode, Mode::Incremental);
+        assert_eq!(
+            s.pipelines,
+            PipelineSource::Dir(DEFAULT_PIPELINE_DIR.into())
+        );
+        assert_eq!(s.state_path, PathBuf::from(DEFAULT_STATE_PATH));
+        assert_eq!(s.retry.max_retries, 3);
+        assert_eq!(s.retry.base, Duration::from_secs(5));
+        assert_eq!(s.retry.max, Duration::from_secs(300));
+        assert_eq!(s.attempt_timeout, Duration::from_secs(1800));
+        assert_eq!(s.cancel_grace, Duration::from_secs(10));
+        assert_eq!(s.sling_bin, PathBuf::from("sling"));
+        assert_eq!(
+            uuid::Uuid::parse_str(&s.sync_job_id).map(|u| u.get_version_num()),
+            Ok(4)
+        );
+    }
+
+    #[test]
+    fn missing_cluster_id_names_the_variable() {
+        let e = parse(&[]).expect_err("required");
+        assert!(e.to_string().contains("MISSION_CLUSTER_ID"), "{e}");
+    }
+
+    #[test]
+    fn durations_accept_compound_forms() {
+        let s = parse(&[
+            "--mission-cluster-id",
+            "m",
+            "--backoff-base",
+            "200ms",
+            "--timeout",
+            "1m30s",
+        ])
+        .expect("valid");
+        assert_eq!(s.retry.base, Duration::from_millis(200));
+        assert_eq!(s.attempt_timeout, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn bad_values_name_variable_value_and_expectation() {
+        let e =
+            parse(&["--mission-cluster-id", "m", "--backoff-base", "soon"]).expect_err("invalid");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("SYNC_BACKOFF_BASE") && msg.contains("`soon`") && msg.contains("1m30s"),
+            "{msg}"
+        );
+        let e = parse(&["--mission-cluster-id", "m", "--max-retries=-1"]).expect_err("invalid");
+        assert!(e.to_string().contains("SYNC_MAX_RETRIES"), "{e}");
+        let e = parse(&["--mission-cluster-id", "m", "--mode", "full"]).expect_err("invalid");
+        assert!(e.to_string().contains("SYNC_MODE"), "{e}");
+        let e = parse(&["--mission-cluster-id", "m", "--timeout", "0s"]).expect_err("invalid");
+        assert!(e.to_string().contains("SLING_TIMEOUT"), "{e}");
+    }
+
+    #[test]
+    fn config_and_dir_together_are_refused() {
+        let e = parse(&[
+            "--mission-cluster-id",
+            "m",
+            "--config",
+            "a.yaml",
+            "--pipeline-dir",
+            "d",
+        ])
+        .expect_err("both");
+        assert_eq!(e, SettingsError::BothSources);
+        let s = parse(&["--mission-cluster-id", "m", "--config", "a.yaml"]).expect("valid");
+        assert_eq!(s.pipelines, PipelineSource::File("a.yaml".into()));
+    }
+
+    #[test]
+    fn modes_parse() {
+        for (m, want) in [
+            ("noop", Mode::Noop),
+            ("backfill", Mode::Backfill),
+            ("incremental", Mode::Incremental),
+        ] {
+            assert_eq!(
+                parse(&["--mission-cluster-id", "x", "--mode", m])
+                    .expect("valid")
+                    .mode,
+                want
+            );
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Entry point: parse flags, validate settings, start telemetry, run batch or console, exit with the outcome.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+use clap::Parser;
+use sling_sync_wrapper::app::batch::{self, exit};
+use sling_sync_wrapper::app::cli::{Cli, LogFormat};
+use sling_sync_wrapper::app::settings::Settings;
+use sling_sync_wrapper::app::{console, signals::Shutdown};
+use sling_sync_wrapper::sync::pipeline::{self, Pipeline};
+use sling_sync_wrapper::sync::redact::Redactor;
+use sling_sync_wrapper::sync::state::StateStore;
+use sling_sync_wrapper::sync::{ChildEnv, Engine, EngineConfig, JobSpec};
+use sling_sync_wrapper::telemetry::{OtelConfig, Output, Telemetry};
+
+fn main() {
+    let cli = Cli::parse();
+    let env: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let code = match prepare(&cli, &env) {
+        Ok((settings, otel, pipelines)) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build();
+            match runtime {
+                Ok(rt) => rt.block_on(run(settings, otel, pipelines, env)),
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    exit::FAILED
+                }
+            }
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            exit::USAGE
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Everything that can fail before a pipeline runs; an error here is exit code 2.
+fn prepare(
+    cli: &Cli,
+    env: &BTreeMap<String, String>,
+) -> Result<(Settings, OtelConfig, Vec<Pipeline>), String> {
+    let settings = Settings::from_cli(cli, env).map_err(|e| e.to_string())?;
+    let otel = OtelConfig::from_env(env)?;
+    if !settings.batch && !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        return Err(
+            "the console needs a terminal on stdin and stdout; run with --batch for headless use"
+                .into(),
+        );
+    }
+    let all = pipeline::discover(&settings.pipelines).map_err(|e| e.to_string())?;
+    let selected = pipeline::select(all, &settings.only).map_err(|e| e.to_string())?;
+    Ok((settings, otel, selected))
+}
+
+async fn run(
+    settings: Settings,
+    otel: OtelConfig,
+    pipelines: Vec<Pipeline>,
+    env: BTreeMap<String, String>,
+) -> i32 {
+    let output = if settings.batch {
+        let json = match settings.log_format {
+            LogFormat::Json => true,
+            LogFormat::Text => false,
+            LogFormat::Auto => !std::io::stdout().is_terminal(),
+        };
+        Output::Stdout { json }
+    } else {
+        Output::Console
+    };
+    let telemetry = match Telemetry::init(otel, &settings.mission_cluster_id, output) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return exit::USAGE;
+        }
+    };
+    let shutdown = match Shutdown::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return exit::FAILED;
+        }
+    };
+    let engine = Engine::new(
+        EngineConfig {
+            mission_cluster_id: settings.mission_cluster_id.clone(),
+            sling_bin: settings.sling_bin.clone(),
+            state: StateStore::new(settings.state_path.clone()),
+            retry: settings.retry,
+            attempt_timeout: settings.attempt_timeout,
+            cancel_grace: settings.cancel_grace,
+            child_env: ChildEnv::for_sling(&env),
+            env,
+        },
+        Redactor::from_env(),
+    );
+    let code = if settings.batch {
+        let job = JobSpec {
+            sync_job_id: settings.sync_job_id.clone(),
+            mode: settings.mode,
+            pipelines,
+        };
+        let report = batch::run(&engine, job, shutdown.token.clone()).await;
+        batch::exit_code(&report, shutdown.exit_code())
+    } else {
+        match console::run().await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                exit::FAILED
+            }
+        }
+    };
+    let health = telemetry.health.clone();
+    let enabled = telemetry.enabled();
+    let flushed = telemetry.shutdown(settings.telemetry_flush_timeout).await;
+    let snap = health.snapshot();
+    if enabled && (!flushed || snap.exports_failed > 0) {
+        let detail = snap
+            .last_error
+            .unwrap_or_else(|| "flush did not finish in time".into());
+        let line = format!(
+            "telemetry could not be delivered ({} export(s) failed{}): {}; the sync result is unaffected",
+            snap.exports_failed,
+            if flushed { "" } else { ", flush timed out" },
+            detail
+        );
+        // The OTel layers are shut down by now; only the local output remains.
+        tracing::warn!(target: "sync", exports_failed = snap.exports_failed, "{line}");
+        if !settings.batch {
+            eprintln!("warning: {line}");
+        }
+    }
+    code
+}

@@ -1,0 +1,168 @@
+//! Secret redaction for everything the wrapper prints, stores or exports.
+//!
+//! Three rules: the password part of `scheme://user:pass@host` URLs, `password=...` pairs in key-value DSNs, and the
+//! whole value of any environment variable that holds a connection string (so a URL Sling echoes back in another
+//! form is caught too).
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+pub const MASK: &str = "***";
+
+static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?P<pre>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s]*:)(?P<pw>[^@\s/]+)@")
+        .expect("static regex")
+});
+static KV_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?i)(?P<pre>\b(?:password|passwd|pwd)\s*[=:]\s*)(?P<pw>"[^"]*"|'[^']*'|[^\s;&,]+)"#,
+    )
+    .expect("static regex")
+});
+
+/// Redacts known secret values and secret-shaped text.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    /// Literal secrets, longest first so a secret containing another is masked whole.
+    literals: Vec<String>,
+}
+
+impl Redactor {
+    /// Builds a redactor that also masks the values of connection-string environment variables.
+    pub fn from_env() -> Self {
+        Self::from_vars(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
+    }
+
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut literals = Vec::new();
+        for (_, value) in vars {
+            if looks_like_connection_string(&value) {
+                // The password alone, and the whole value, so partial echoes are caught as well.
+                if let Some(pw) = url_password(&value) {
+                    if pw.len() >= 3 {
+                        literals.push(pw);
+                    }
+                }
+                literals.push(value);
+            }
+        }
+        literals.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        literals.dedup();
+        Self { literals }
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = URL_PASSWORD
+            .replace_all(text, format!("${{pre}}{MASK}@"))
+            .into_owned();
+        out = KV_PASSWORD
+            .replace_all(&out, format!("${{pre}}{MASK}"))
+            .into_owned();
+        for lit in &self.literals {
+            if out.contains(lit.as_str()) {
+                out = out.replace(lit.as_str(), MASK);
+            }
+        }
+        out
+    }
+}
+
+/// A value Sling would treat as a connection: a URL with a scheme and host part, or a key-value DSN with a password.
+pub fn looks_like_connection_string(value: &str) -> bool {
+    let v = value.trim();
+    let is_url = v.split_once("://").is_some_and(|(scheme, rest)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+            && !rest.is_empty()
+    });
+    is_url && !v.starts_with("http://") && !v.starts_with("https://") || KV_PASSWORD.is_match(v)
+}
+
+fn url_password(value: &str) -> Option<String> {
+    URL_PASSWORD.captures(value).map(|c| c["pw"].to_owned())
+}
+
+/// The URL with its password masked, for showing a connection to an operator.
+pub fn mask_url(url: &str) -> String {
+    URL_PASSWORD
+        .replace_all(url, format!("${{pre}}{MASK}@"))
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_url_passwords() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact(
+                "conn_url=postgres://slinguser:hunter2secret@127.0.0.1:5432/db?sslmode=disable"
+            ),
+            "conn_url=postgres://slinguser:***@127.0.0.1:5432/db?sslmode=disable"
+        );
+        assert_eq!(
+            r.redact("mysql://root:p%40ss@h/db"),
+            "mysql://root:***@h/db"
+        );
+        assert_eq!(r.redact("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
+        assert_eq!(
+            r.redact("postgres://user@host/db"),
+            "postgres://user@host/db"
+        );
+    }
+
+    #[test]
+    fn masks_key_value_passwords() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact("host=db user=u password=s3cret dbname=x"),
+            "host=db user=u password=*** dbname=x"
+        );
+        assert_eq!(
+            r.redact("Password='a b'; Server=x"),
+            "Password=***; Server=x"
+        );
+    }
+
+    #[test]
+    fn masks_whole_connection_env_values() {
+        let r = Redactor::from_vars([
+            (
+                "PG".to_string(),
+                "postgresql://u:hunter2secret@h:5432/d".to_string(),
+            ),
+            ("HOME".to_string(), "/root".to_string()),
+            ("OTEL".to_string(), "http://collector:4317".to_string()),
+        ]);
+        assert_eq!(
+            r.redact("x postgresql://u:hunter2secret@h:5432/d y"),
+            "x postgresql://u:***@h:5432/d y"
+        );
+        // A password echoed on its own is still caught.
+        assert_eq!(
+            r.redact("auth failed for hunter2secret"),
+            "auth failed for ***"
+        );
+        assert_eq!(
+            r.redact("/root http://collector:4317"),
+            "/root http://collector:4317"
+        );
+    }
+
+    #[test]
+    fn connection_string_detection() {
+        assert!(looks_like_connection_string("postgres://u:p@h/d"));
+        assert!(looks_like_connection_string("sqlite:///x.db"));
+        assert!(looks_like_connection_string("host=x password=y"));
+        assert!(!looks_like_connection_string("http://otel:4317"));
+        assert!(!looks_like_connection_string("/etc/sling"));
+    }
+}

@@ -1,0 +1,378 @@
+//! One attempt: run `sling` as a child in its own process group, read both pipes line by line, count rows, enforce
+//! the timeout and forward cancellation (SIGINT, Sling's clean stop, then SIGKILL of the group after a grace period).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal as UnixSignal};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::redact::Redactor;
+use super::sling_log::{self, LogLine, Pipe, Signal};
+
+/// Longest line kept; the rest of a longer line is dropped (Sling can print multi-kilobyte SQL on errors).
+const MAX_LINE_BYTES: usize = 16 * 1024;
+/// How many error lines are kept for the failure reason.
+const ERROR_TAIL: usize = 40;
+
+/// Everything needed to start one child.
+#[derive(Debug, Clone)]
+pub struct SlingCommand {
+    pub bin: PathBuf,
+    pub args: Vec<OsString>,
+    pub env_set: Vec<(String, String)>,
+    pub env_remove: Vec<String>,
+    pub timeout: Duration,
+    /// Time between SIGINT and SIGKILL when stopping the child.
+    pub grace: Duration,
+}
+
+/// How the child ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Termination {
+    Exited(i32),
+    /// Killed by a signal it did not handle (number).
+    Signalled(i32),
+    TimedOut,
+    Cancelled,
+    SpawnFailed(String),
+}
+
+/// What the engine learns from one attempt as it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptEvent {
+    Spawned {
+        pid: u32,
+    },
+    Line(LogLine),
+    Rows {
+        stream: String,
+        rows: u64,
+        total: u64,
+    },
+}
+
+/// The result of one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRun {
+    pub termination: Termination,
+    pub rows: u64,
+    pub streams: BTreeMap<String, u64>,
+    pub failed_streams: u64,
+    pub summary: Option<(u64, u64)>,
+    pub no_streams_matched: bool,
+    /// An error line matched a configuration fault that no retry can fix.
+    pub permanent_error: bool,
+    pub error_tail: VecDeque<String>,
+    pub lines: u64,
+    pub duration: Duration,
+}
+
+impl AttemptRun {
+    fn new(termination: Termination) -> Self {
+        Self {
+            termination,
+            rows: 0,
+            streams: BTreeMap::new(),
+            failed_streams: 0,
+            summary: None,
+            no_streams_matched: false,
+            permanent_error: false,
+            error_tail: VecDeque::new(),
+            lines: 0,
+            duration: Duration::ZERO,
+        }
+    }
+
+    pub fn exit_code(&self) -> Option<i32> {
+        match self.termination {
+            Termination::Exited(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The failure reason from the last error lines (the fatal block when there is one), or from the termination.
+    pub fn reason(&self) -> Option<String> {
+        let tail: Vec<&str> = self
+            .error_tail
+            .iter()
+            .map(String::as_str)
+            .filter(|l| {
+                let t = l.trim();
+                !t.is_empty()
+                    && t != "fatal:"
+                    && !t.starts_with("~ failure running replication")
+                    && !t.starts_with("---")
+            })
+            .collect();
+        let from_lines = (!tail.is_empty()).then(|| {
+            let start = tail.len().saturating_sub(4);
+            let mut s = tail[start..]
+                .iter()
+                .map(|l| l.trim_start_matches("~ ").trim())
+                .collect::<Vec<_>>()
+                .join(" | ");
+            truncate(&mut s, 600);
+            s
+        });
+        let from_exit = match &self.termination {
+            Termination::Exited(0) if self.no_streams_matched => {
+                Some("no stream matched: Sling ran nothing".to_string())
+            }
+            Termination::Exited(0) => None,
+            Termination::Exited(c) => Some(format!("sling exited with code {c}")),
+            Termination::Signalled(s) => Some(format!("sling was killed by signal {s}")),
+            Termination::TimedOut => {
+                Some("attempt timed out (SLING_TIMEOUT) and was stopped".to_string())
+            }
+            Termination::Cancelled => Some("cancelled".to_string()),
+            Termination::SpawnFailed(e) => Some(e.clone()),
+        };
+        match (from_exit, from_lines) {
+            (Some(e), Some(l)) if !matches!(self.termination, Termination::Exited(_)) => {
+                Some(format!("{e}: {l}"))
+            }
+            (_, Some(l)) => Some(l),
+            (e, None) => e,
+        }
+    }
+}
+
+fn truncate(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+}
+
+/// Reads `reader` line by line, each line capped at `MAX_LINE_BYTES`, and forwards raw text to `tx`.
+async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<(Pipe, String)>) {
+    let mut reader = BufReader::with_capacity(64 * 1024, reader);
+    let mut line: Vec<u8> = Vec::with_capacity(256);
+    let mut overflow = false;
+    loop {
+        let buf = match reader.fill_buf().await {
+            Ok(b) => b,
+            Err(_) => break,
+        };
+        if buf.is_empty() {
+            break;
+        }
+        let (chunk, found_newline) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..i], true),
+            None => (buf, false),
+        };
+        let room = MAX_LINE_BYTES.saturating_sub(line.len());
+        if chunk.len() > room {
+            overflow = true;
+        }
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let consumed = chunk.len() + usize::from(found_newline);
+        reader.consume(consumed);
+        if found_newline {
+            let mut text = String::from_utf8_lossy(&line).into_owned();
+            if overflow {
+                text.push_str(" …[line truncated]");
+            }
+            line.clear();
+            overflow = false;
+            if tx.send((pipe, text)).await.is_err() {
+                return;
+            }
+        }
+    }
+    if !line.is_empty() {
+        let _ = tx
+            .send((pipe, String::from_utf8_lossy(&line).into_owned()))
+            .await;
+    }
+}
+
+fn signal_group(pgid: Option<u32>, sig: UnixSignal) {
+    if let Some(pid) = pgid {
+        // ESRCH (group already gone) is the normal case after a clean exit.
+        let _ = killpg(Pid::from_raw(pid as i32), sig);
+    }
+}
+
+/// Tracks what the lines say while they stream in.
+struct Tally {
+    run: AttemptRun,
+    current_stream: Option<String>,
+}
+
+impl Tally {
+    fn observe(&mut self, line: &LogLine) -> Option<AttemptEvent> {
+        self.run.lines += 1;
+        if line.level == sling_log::Level::Error {
+            if sling_log::is_permanent_error(&line.message) {
+                self.run.permanent_error = true;
+            }
+            let mut l = line.message.clone();
+            truncate(&mut l, 1000);
+            if self.run.error_tail.len() == ERROR_TAIL {
+                self.run.error_tail.pop_front();
+            }
+            self.run.error_tail.push_back(l);
+        }
+        match sling_log::signal(line)? {
+            Signal::StreamStarted { stream } => {
+                self.current_stream = Some(stream);
+                None
+            }
+            Signal::Rows { rows, object } => {
+                let stream = self.current_stream.clone().unwrap_or(object);
+                *self.run.streams.entry(stream.clone()).or_default() += rows;
+                self.run.rows += rows;
+                Some(AttemptEvent::Rows {
+                    stream,
+                    rows,
+                    total: self.run.rows,
+                })
+            }
+            Signal::StreamFailed => {
+                self.run.failed_streams += 1;
+                None
+            }
+            Signal::Summary {
+                successes,
+                failures,
+            } => {
+                self.run.summary = Some((successes, failures));
+                None
+            }
+            Signal::NoStreamsMatched => {
+                self.run.no_streams_matched = true;
+                None
+            }
+            Signal::FatalStart => None,
+        }
+    }
+}
+
+/// Runs one attempt to the end. Never panics on anything the child does; spawn failures are reported in the result.
+pub async fn run_attempt(
+    cmd: &SlingCommand,
+    redactor: &Redactor,
+    cancel: &CancellationToken,
+    mut on_event: impl FnMut(AttemptEvent),
+) -> AttemptRun {
+    let started = Instant::now();
+    let mut command = Command::new(&cmd.bin);
+    command
+        .args(&cmd.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    for k in &cmd.env_remove {
+        command.env_remove(k);
+    }
+    for (k, v) in &cmd.env_set {
+        command.env(k, v);
+    }
+    let mut child = match command.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let mut run = AttemptRun::new(Termination::SpawnFailed(format!(
+                "cannot run SLING_BIN {}: {e}",
+                cmd.bin.display()
+            )));
+            run.permanent_error = e.kind() == std::io::ErrorKind::NotFound
+                || e.kind() == std::io::ErrorKind::PermissionDenied;
+            run.duration = started.elapsed();
+            return run;
+        }
+    };
+    let pgid = child.id();
+    if let Some(pid) = pgid {
+        on_event(AttemptEvent::Spawned { pid });
+    }
+    let (tx, mut rx) = mpsc::channel::<(Pipe, String)>(1024);
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(pump(out, Pipe::Stdout, tx.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(pump(err, Pipe::Stderr, tx.clone()));
+    }
+    drop(tx);
+
+    let mut tally = Tally {
+        run: AttemptRun::new(Termination::Exited(0)),
+        current_stream: None,
+    };
+    let handle =
+        |raw: String, pipe: Pipe, tally: &mut Tally, on_event: &mut dyn FnMut(AttemptEvent)| {
+            if let Some(mut line) = sling_log::parse_line(&raw, pipe) {
+                line.message = redactor.redact(&line.message);
+                let rows = tally.observe(&line);
+                on_event(AttemptEvent::Line(line));
+                if let Some(r) = rows {
+                    on_event(r);
+                }
+            }
+        };
+
+    let deadline = tokio::time::sleep(cmd.timeout);
+    tokio::pin!(deadline);
+    let mut pipes_open = true;
+    let mut stopping: Option<(Termination, Instant)> = None;
+    let status = loop {
+        let kill_at = stopping.as_ref().map(|(_, at)| *at + cmd.grace);
+        tokio::select! {
+            biased;
+            msg = rx.recv(), if pipes_open => match msg {
+                Some((pipe, raw)) => handle(raw, pipe, &mut tally, &mut on_event),
+                None => pipes_open = false,
+            },
+            status = child.wait() => break status,
+            _ = cancel.cancelled(), if stopping.is_none() => {
+                signal_group(pgid, UnixSignal::SIGINT);
+                stopping = Some((Termination::Cancelled, Instant::now()));
+            }
+            _ = &mut deadline, if stopping.is_none() => {
+                signal_group(pgid, UnixSignal::SIGINT);
+                stopping = Some((Termination::TimedOut, Instant::now()));
+            }
+            _ = tokio::time::sleep_until(kill_at.map(tokio::time::Instant::from_std).unwrap_or_else(tokio::time::Instant::now)), if kill_at.is_some() => {
+                signal_group(pgid, UnixSignal::SIGKILL);
+                // Wait for the exit below; the grace is spent.
+                if let Some((_, at)) = stopping.as_mut() { *at = Instant::now() + Duration::from_secs(3600); }
+            }
+        }
+    };
+    // Anything the child left in its group (e.g. a sqlite3 helper) goes with it, so the pipes close.
+    signal_group(pgid, UnixSignal::SIGKILL);
+    // Drain what is already written; bounded in case a stray process still holds a pipe.
+    let drain_until = tokio::time::Instant::now() + Duration::from_secs(2);
+    while pipes_open {
+        match tokio::time::timeout_at(drain_until, rx.recv()).await {
+            Ok(Some((pipe, raw))) => handle(raw, pipe, &mut tally, &mut on_event),
+            _ => pipes_open = false,
+        }
+    }
+    let mut run = tally.run;
+    run.termination = match (stopping, status) {
+        (Some((t, _)), _) => t,
+        (None, Ok(s)) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
+            (Some(c), _) => Termination::Exited(c),
+            (None, Some(sig)) => Termination::Signalled(sig),
+            (None, None) => Termination::Exited(-1),
+        },
+        (None, Err(e)) => Termination::SpawnFailed(format!("waiting for sling failed: {e}")),
+    };
+    run.duration = started.elapsed();
+    run
+}

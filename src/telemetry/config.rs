@@ -1,0 +1,216 @@
+//! The standard `OTEL_*` environment, read once into typed settings.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+pub const DEFAULT_ENDPOINT: &str = "http://otel-collector:4317";
+pub const DEFAULT_SERVICE_NAME: &str = "sling-sync-wrapper";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Grpc,
+    HttpProtobuf,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtelConfig {
+    pub disabled: bool,
+    pub protocol: Protocol,
+    pub traces_endpoint: String,
+    pub logs_endpoint: String,
+    pub metrics_endpoint: String,
+    pub headers: HashMap<String, String>,
+    pub timeout: Duration,
+    pub service_name: String,
+    /// How often metrics are pushed while the process runs (they are always pushed at exit).
+    pub metric_interval: Duration,
+}
+
+/// Accepts the seed's `host:port` as well as a URL.
+fn with_scheme(endpoint: &str) -> String {
+    let e = endpoint.trim();
+    if e.contains("://") {
+        e.trim_end_matches('/').to_owned()
+    } else {
+        format!("http://{}", e.trim_end_matches('/'))
+    }
+}
+
+/// `k1=v1,k2=v2` with percent-encoded values, as the OTel spec defines `OTEL_EXPORTER_OTLP_HEADERS`.
+fn parse_headers(text: &str) -> Result<HashMap<String, String>, String> {
+    let mut out = HashMap::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').ok_or_else(|| {
+            format!(
+                "OTEL_EXPORTER_OTLP_HEADERS: `{}` is not key=value",
+                pair.split('=').next().unwrap_or(pair)
+            )
+        })?;
+        out.insert(k.trim().to_ascii_lowercase(), percent_decode(v.trim()));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl OtelConfig {
+    pub fn from_env(env: &BTreeMap<String, String>) -> Result<Self, String> {
+        let get = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let disabled = get("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let protocol = match get("OTEL_EXPORTER_OTLP_PROTOCOL") {
+            None | Some("grpc") => Protocol::Grpc,
+            Some("http/protobuf") => Protocol::HttpProtobuf,
+            Some(other) => {
+                return Err(format!(
+                    "OTEL_EXPORTER_OTLP_PROTOCOL = `{other}` is not supported: expected grpc or http/protobuf \
+                     (GreptimeDB rejects http/json)"
+                ))
+            }
+        };
+        let default_base = match protocol {
+            Protocol::Grpc => DEFAULT_ENDPOINT.to_owned(),
+            Protocol::HttpProtobuf => "http://otel-collector:4318".to_owned(),
+        };
+        let base = get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .map(with_scheme)
+            .unwrap_or(default_base);
+        // With HTTP the base gets the per-signal path; a per-signal variable is a full URL and is used as given.
+        let signal = |var: &str, path: &str| match get(var) {
+            Some(v) => with_scheme(v),
+            None if protocol == Protocol::HttpProtobuf => format!("{base}{path}"),
+            None => base.clone(),
+        };
+        let timeout = match get("OTEL_EXPORTER_OTLP_TIMEOUT") {
+            None => Duration::from_secs(10),
+            Some(v) => Duration::from_millis(v.parse::<u64>().map_err(|_| {
+                format!("OTEL_EXPORTER_OTLP_TIMEOUT = `{v}` is not valid: expected milliseconds, e.g. 10000")
+            })?),
+        };
+        let metric_interval = match get("OTEL_METRIC_EXPORT_INTERVAL") {
+            None => Duration::from_secs(60),
+            Some(v) => Duration::from_millis(v.parse::<u64>().map_err(|_| {
+                format!("OTEL_METRIC_EXPORT_INTERVAL = `{v}` is not valid: expected milliseconds, e.g. 60000")
+            })?),
+        };
+        Ok(Self {
+            disabled,
+            protocol,
+            traces_endpoint: signal("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "/v1/traces"),
+            logs_endpoint: signal("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "/v1/logs"),
+            metrics_endpoint: signal("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "/v1/metrics"),
+            headers: get("OTEL_EXPORTER_OTLP_HEADERS")
+                .map(parse_headers)
+                .transpose()?
+                .unwrap_or_default(),
+            timeout,
+            service_name: get("OTEL_SERVICE_NAME")
+                .unwrap_or(DEFAULT_SERVICE_NAME)
+                .to_owned(),
+            metric_interval,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<OtelConfig, String> {
+        OtelConfig::from_env(
+            &pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn defaults_to_grpc_collector() {
+        let c = cfg(&[]).expect("valid");
+        assert_eq!(c.protocol, Protocol::Grpc);
+        assert_eq!(c.traces_endpoint, "http://otel-collector:4317");
+        assert_eq!(c.service_name, "sling-sync-wrapper");
+        assert!(!c.disabled);
+    }
+
+    #[test]
+    fn seed_host_port_gets_a_scheme() {
+        let c = cfg(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317")]).expect("valid");
+        assert_eq!(c.traces_endpoint, "http://localhost:4317");
+    }
+
+    #[test]
+    fn http_appends_signal_paths_to_greptime_base() {
+        let c = cfg(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "http://greptimedb:4000/v1/otlp/",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                "http://other:4318/v1/logs",
+            ),
+        ])
+        .expect("valid");
+        assert_eq!(
+            c.traces_endpoint,
+            "http://greptimedb:4000/v1/otlp/v1/traces"
+        );
+        assert_eq!(
+            c.metrics_endpoint,
+            "http://greptimedb:4000/v1/otlp/v1/metrics"
+        );
+        assert_eq!(c.logs_endpoint, "http://other:4318/v1/logs");
+    }
+
+    #[test]
+    fn headers_are_decoded_and_bad_values_named() {
+        let c = cfg(&[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "x-greptime-db-name=sync_obs,Authorization=Basic%20abc",
+        )])
+        .expect("valid");
+        assert_eq!(
+            c.headers.get("x-greptime-db-name").map(String::as_str),
+            Some("sync_obs")
+        );
+        assert_eq!(
+            c.headers.get("authorization").map(String::as_str),
+            Some("Basic abc")
+        );
+        assert!(cfg(&[("OTEL_EXPORTER_OTLP_HEADERS", "novalue")])
+            .expect_err("bad")
+            .contains("OTEL_EXPORTER_OTLP_HEADERS"));
+        assert!(cfg(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")])
+            .expect_err("bad")
+            .contains("http/json"));
+        assert!(cfg(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "5s")])
+            .expect_err("bad")
+            .contains("milliseconds"));
+        assert!(
+            cfg(&[("OTEL_SDK_DISABLED", "true")])
+                .expect("valid")
+                .disabled
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! Telemetry: OTel providers built from the standard `OTEL_*` environment, the tracing layers that feed them and
+//! the front-end's own output, and a bounded shutdown.
+//!
+//! The engine only uses `tracing`. Here its spans become OTel spans (tracing-opentelemetry), its events become span
+//! events and OTel log records (opentelemetry-appender-tracing), and events on target `sync::metrics` become metrics.
+
+pub mod config;
+pub mod health;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::KeyValue;
+use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing::Metadata;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{Layer, Registry};
+
+pub use config::{OtelConfig, Protocol};
+pub use health::{ExportHealth, HealthSnapshot};
+
+/// Span events kept per span. The SDK default (128) would drop most lines of an ordinary Sling run; beyond this,
+/// the OTLP span's standard `dropped_events_count` says how many were lost (log records still carry every line).
+pub const MAX_EVENTS_PER_SPAN: u32 = 10_000;
+
+/// Where the front-end's own output goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Batch: engine and Sling events on stdout, as text or JSON lines.
+    Stdout { json: bool },
+    /// Console: engine diagnostics into tui-logger (Sling lines are shown from the model instead).
+    Console,
+    /// Nothing local (tests).
+    None,
+}
+
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// The running providers; `shutdown` flushes them within a bound.
+pub struct Telemetry {
+    tracer: Option<SdkTracerProvider>,
+    logger: Option<SdkLoggerProvider>,
+    meter: Option<SdkMeterProvider>,
+    pub health: Arc<ExportHealth>,
+    pub config: OtelConfig,
+}
+
+fn is_ours(meta: &Metadata<'_>) -> bool {
+    let t = meta.target();
+    (t.starts_with("sync") || t.starts_with("sling")) && t != crate::sync::metrics::TARGET
+}
+
+fn is_metric(meta: &Metadata<'_>) -> bool {
+    meta.target() == crate::sync::metrics::TARGET
+}
+
+fn resource(cfg: &OtelConfig, mission_cluster_id: &str) -> Resource {
+    // The builder also reads OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME.
+    Resource::builder()
+        .with_service_name(cfg.service_name.clone())
+        .with_attributes([
+            KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+            KeyValue::new("mission_cluster_id", mission_cluster_id.to_owned()),
+        ])
+        .build()
+}
+
+fn tonic_metadata(cfg: &OtelConfig) -> tonic::metadata::MetadataMap {
+    let mut map = tonic::metadata::MetadataMap::new();
+    for (k, v) in &cfg.headers {
+        if let (Ok(k), Ok(v)) = (
+            k.parse::<tonic::metadata::MetadataKey<tonic::metadata::Ascii>>(),
+            v.parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>(),
+        ) {
+            map.insert(k, v);
+        }
+    }
+    map
+}
+
+macro_rules! exporter {
+    ($kind:ident, $cfg:expr, $endpoint:expr) => {{
+        let cfg: &OtelConfig = $cfg;
+        match cfg.protocol {
+            Protocol::Grpc => opentelemetry_otlp::$kind::builder()
+                .with_tonic()
+                .with_endpoint($endpoint.clone())
+                .with_timeout(cfg.timeout)
+                .with_metadata(tonic_metadata(cfg))
+                .build(),
+            Protocol::HttpProtobuf => opentelemetry_otlp::$kind::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint($endpoint.clone())
+                .with_timeout(cfg.timeout)
+                .with_headers(cfg.headers.clone())
+                .build(),
+        }
+    }};
+}
+
+impl Telemetry {
+    /// Builds providers (unless `OTEL_SDK_DISABLED=true`) and installs the global subscriber. Must run inside the
+    /// tokio runtime: the gRPC exporter's channel lives on it.
+    pub fn init(cfg: OtelConfig, mission_cluster_id: &str, output: Output) -> anyhow::Result<Self> {
+        let health = Arc::new(ExportHealth::default());
+        let mut layers: Vec<BoxedLayer> = Vec::new();
+        let (mut tracer, mut logger, mut meter) = (None, None, None);
+        if !cfg.disabled {
+            let res = resource(&cfg, mission_cluster_id);
+            let span_exporter = exporter!(SpanExporter, &cfg, cfg.traces_endpoint)
+                .context("building the OTLP trace exporter")?;
+            let tp = SdkTracerProvider::builder()
+                .with_resource(res.clone())
+                .with_max_events_per_span(MAX_EVENTS_PER_SPAN)
+                .with_batch_exporter(health::Tracked {
+                    inner: span_exporter,
+                    health: health.clone(),
+                })
+                .build();
+            let log_exporter = exporter!(LogExporter, &cfg, cfg.logs_endpoint)
+                .context("building the OTLP log exporter")?;
+            let lp = SdkLoggerProvider::builder()
+                .with_resource(res.clone())
+                .with_batch_exporter(health::Tracked {
+                    inner: log_exporter,
+                    health: health.clone(),
+                })
+                .build();
+            let metric_exporter = exporter!(MetricExporter, &cfg, cfg.metrics_endpoint)
+                .context("building the OTLP metric exporter")?;
+            let reader = PeriodicReader::builder(health::Tracked {
+                inner: metric_exporter,
+                health: health.clone(),
+            })
+            .with_interval(cfg.metric_interval)
+            .build();
+            let mp = SdkMeterProvider::builder()
+                .with_resource(res)
+                .with_reader(reader)
+                .build();
+
+            layers.push(
+                tracing_opentelemetry::layer()
+                    .with_tracer(tp.tracer("sling-sync-wrapper"))
+                    .with_filter(filter_fn(is_ours))
+                    .boxed(),
+            );
+            layers.push(
+                OpenTelemetryTracingBridge::new(&lp)
+                    .with_filter(filter_fn(is_ours))
+                    .boxed(),
+            );
+            layers.push(
+                tracing_opentelemetry::MetricsLayer::new(mp.clone())
+                    .with_filter(filter_fn(is_metric))
+                    .boxed(),
+            );
+            (tracer, logger, meter) = (Some(tp), Some(lp), Some(mp));
+        }
+        match output {
+            Output::Stdout { json } => {
+                let stdout = filter_fn(|m| is_ours(m) && *m.level() <= tracing::Level::INFO);
+                let layer = if json {
+                    tracing_subscriber::fmt::layer()
+                        .json()
+                        .flatten_event(true)
+                        .with_current_span(false)
+                        .with_span_list(false)
+                        .with_writer(std::io::stdout)
+                        .with_filter(stdout)
+                        .boxed()
+                } else {
+                    tracing_subscriber::fmt::layer()
+                        .with_target(false)
+                        .with_writer(std::io::stdout)
+                        .with_filter(stdout)
+                        .boxed()
+                };
+                layers.push(layer);
+            }
+            Output::Console => {
+                layers.push(
+                    tui_logger::TuiTracingSubscriberLayer
+                        .with_filter(filter_fn(|m| is_ours(m) && m.target() != "sling"))
+                        .boxed(),
+                );
+            }
+            Output::None => {}
+        }
+        let subscriber = tracing_subscriber::registry().with(layers);
+        tracing::subscriber::set_global_default(subscriber)
+            .context("installing the tracing subscriber")?;
+        Ok(Self {
+            tracer,
+            logger,
+            meter,
+            health,
+            config: cfg,
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.tracer.is_some()
+    }
+
+    /// Flushes and stops every provider, in parallel, waiting at most `bound` in all. Returns `false` when the bound
+    /// was reached (what was still queued is lost; the sync result is not affected).
+    pub async fn shutdown(self, bound: Duration) -> bool {
+        // Plain threads, not spawn_blocking: the runtime would wait for a stuck flush when it is dropped.
+        let mut waits = Vec::new();
+        let mut spawn = |f: Box<dyn FnOnce() -> bool + Send>| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(f());
+            });
+            waits.push(rx);
+        };
+        if let Some(t) = self.tracer {
+            spawn(Box::new(move || t.shutdown_with_timeout(bound).is_ok()));
+        }
+        if let Some(l) = self.logger {
+            spawn(Box::new(move || l.shutdown_with_timeout(bound).is_ok()));
+        }
+        if let Some(m) = self.meter {
+            spawn(Box::new(move || m.shutdown_with_timeout(bound).is_ok()));
+        }
+        let all = async {
+            let mut ok = true;
+            for w in waits {
+                ok &= w.await.unwrap_or(false);
+            }
+            ok
+        };
+        tokio::time::timeout(bound, all).await.unwrap_or(false)
+    }
+}

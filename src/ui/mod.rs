@@ -1,0 +1,1 @@
+//! The operator console: model, input and views.
