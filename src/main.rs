@@ -110,7 +110,14 @@ async fn run(
         let report = batch::run(&engine, job, shutdown.token.clone()).await;
         batch::exit_code(&report, shutdown.exit_code())
     } else {
-        match console::run().await {
+        let ctx = console::ConsoleContext {
+            engine,
+            pipelines,
+            settings: settings.clone(),
+            health: telemetry.health.clone(),
+            shutdown: shutdown.clone(),
+        };
+        match console::run(ctx).await {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("error: {e:#}");

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod health;
+pub mod text_format;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -180,7 +181,9 @@ impl Telemetry {
                         .boxed()
                 } else {
                     tracing_subscriber::fmt::layer()
-                        .with_target(false)
+                        .event_format(text_format::TextFormat {
+                            ansi: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+                        })
                         .with_writer(std::io::stdout)
                         .with_filter(stdout)
                         .boxed()
