@@ -178,7 +178,7 @@ impl Engine {
             rows_synced = Empty,
             duration_seconds = Empty,
             otel.status_code = Empty,
-            otel.status_message = Empty,
+            otel.status_description = Empty,
         );
         sink.send(SyncEvent::JobStarted {
             sync_job_id: job.sync_job_id.clone(),
@@ -222,7 +222,7 @@ impl Engine {
                     .collect();
                 span.record("otel.status_code", "ERROR");
                 span.record(
-                    "otel.status_message",
+                    "otel.status_description",
                     format!("{status}: {}", failed.join(", ")),
                 );
             }
@@ -362,7 +362,7 @@ impl Engine {
             duration_seconds = Empty,
             attempts = Empty,
             otel.status_code = Empty,
-            otel.status_message = Empty,
+            otel.status_description = Empty,
         );
         let cancel = job_cancel.child_token();
         self.running
@@ -385,7 +385,7 @@ impl Engine {
         if report.status != Status::Success {
             span.record("otel.status_code", "ERROR");
             span.record(
-                "otel.status_message",
+                "otel.status_description",
                 report
                     .error
                     .clone()
@@ -617,7 +617,7 @@ impl Engine {
             rows_synced = Empty,
             sling_log_lines = Empty,
             otel.status_code = Empty,
-            otel.status_message = Empty,
+            otel.status_description = Empty,
         );
         let run = self
             .spawn_and_stream(job, p, cmd, attempt, max_attempts, sink, cancel)
@@ -644,7 +644,10 @@ impl Engine {
         span.record("sling_log_lines", run.lines as i64);
         if status != Status::Success {
             span.record("otel.status_code", "ERROR");
-            span.record("otel.status_message", reason.clone().unwrap_or_default());
+            span.record(
+                "otel.status_description",
+                reason.clone().unwrap_or_default(),
+            );
         }
         AttemptOutcome {
             attempt,

@@ -2,6 +2,8 @@
 //! PostgreSQL / MariaDB databases created per test and dropped afterwards.
 #![allow(dead_code)]
 
+pub mod otlp;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

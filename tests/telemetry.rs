@@ -1,0 +1,389 @@
+//! Telemetry end to end: the real binary and the real Sling export to an in-process OTLP receiver (gRPC or
+//! HTTP/protobuf); the captured requests are checked for the shape the dashboards rely on.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::otlp::{self, double_attr, int_attr, str_attr, Receiver};
+use common::{count, World};
+use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn by_name<'a>(spans: &'a [Span], name: &str) -> Vec<&'a Span> {
+    spans.iter().filter(|s| s.name == name).collect()
+}
+
+fn run_with(w: &World, env: &[(&str, String)], args: &[&str]) -> common::Run {
+    let mut c = w.cmd(args);
+    c.env_remove("OTEL_SDK_DISABLED")
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "600000");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    common::Run::from(c.output().expect("run wrapper"))
+}
+
+#[test]
+fn grpc_one_trace_per_job_with_the_documented_shape() {
+    let rx = Receiver::grpc();
+    let w = World::new();
+    // The seed's form: host:port without a scheme.
+    let run = run_with(
+        &w,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", rx.addr.to_string()),
+            ("SYNC_JOB_ID", "job-otel-1".into()),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    let c = rx.captured();
+    let spans = c.spans();
+
+    let jobs = by_name(&spans, "sync.job");
+    assert_eq!(jobs.len(), 1, "one root span per job");
+    let job = jobs[0];
+    assert!(job.parent_span_id.is_empty(), "sync.job is the root");
+    assert!(
+        spans.iter().all(|s| s.trace_id == job.trace_id),
+        "every span of the job shares its trace id"
+    );
+    assert_eq!(
+        str_attr(&job.attributes, "sync_job_id").as_deref(),
+        Some("job-otel-1")
+    );
+    assert_eq!(
+        str_attr(&job.attributes, "mission_cluster_id").as_deref(),
+        Some("test-mission")
+    );
+    assert_eq!(
+        str_attr(&job.attributes, "sync_mode").as_deref(),
+        Some("incremental")
+    );
+    assert_eq!(
+        str_attr(&job.attributes, "status").as_deref(),
+        Some("success")
+    );
+    let landed = count(&w.command, "orders")
+        + count(&w.command, "customers")
+        + count(&w.command, "products");
+    assert_eq!(
+        int_attr(&job.attributes, "rows_synced"),
+        Some(landed as i64),
+        "rows_synced is an int equal to rows landed"
+    );
+    assert!(
+        double_attr(&job.attributes, "duration_seconds").is_some_and(|d| d > 0.0),
+        "duration_seconds is a double"
+    );
+
+    let pipelines = by_name(&spans, "sync.pipeline");
+    assert_eq!(pipelines.len(), 2);
+    for p in &pipelines {
+        assert_eq!(
+            p.parent_span_id, job.span_id,
+            "sync.pipeline is a child of sync.job"
+        );
+        assert_eq!(
+            str_attr(&p.attributes, "status").as_deref(),
+            Some("success")
+        );
+        assert!(double_attr(&p.attributes, "duration_seconds").is_some());
+    }
+    let orders = pipelines
+        .iter()
+        .find(|p| str_attr(&p.attributes, "pipeline").as_deref() == Some("orders"))
+        .expect("orders span");
+    assert_eq!(int_attr(&orders.attributes, "rows_synced"), Some(5));
+
+    let attempts = by_name(&spans, "sling.attempt");
+    assert_eq!(attempts.len(), 2);
+    let attempt = attempts
+        .iter()
+        .find(|a| a.parent_span_id == orders.span_id)
+        .expect("attempt under orders");
+    assert_eq!(int_attr(&attempt.attributes, "attempt"), Some(1));
+    assert_eq!(int_attr(&attempt.attributes, "exit_code"), Some(0));
+
+    // The row-count line: a span event on the attempt span, and a log record carrying that span's ids.
+    let line = "inserted 3 rows into \"main\".\"orders\"";
+    assert!(
+        attempt.events.iter().any(|e| e.name.starts_with(line)),
+        "span event missing: {:?}",
+        attempt.events
+    );
+    assert_eq!(attempt.dropped_events_count, 0);
+    let logs = c.log_records();
+    let rec = logs
+        .iter()
+        .find(|l| format!("{:?}", l.body).contains("inserted 3 rows into"))
+        .expect("log record for the row-count line");
+    assert_eq!(hex(&rec.trace_id), hex(&job.trace_id));
+    assert_eq!(hex(&rec.span_id), hex(&attempt.span_id));
+    assert_eq!(rec.severity_text, "INFO");
+    assert_eq!(
+        str_attr(&rec.attributes, "pipeline").as_deref(),
+        Some("orders")
+    );
+    assert_eq!(
+        str_attr(&rec.attributes, "sync_job_id").as_deref(),
+        Some("job-otel-1")
+    );
+
+    let res = c.resource_attrs();
+    assert_eq!(
+        str_attr(&res, "service.name").as_deref(),
+        Some("sling-sync-wrapper")
+    );
+    assert_eq!(
+        str_attr(&res, "mission_cluster_id").as_deref(),
+        Some("test-mission")
+    );
+    assert!(str_attr(&res, "service.version").is_some());
+
+    let metrics = c.metric_names();
+    for m in [
+        "sync_jobs",
+        "sync_pipeline_runs",
+        "sync_rows",
+        "sync_pipeline_duration_seconds",
+        "sync_job_duration_seconds",
+    ] {
+        assert!(
+            metrics.iter().any(|n| n == m),
+            "metric {m} missing from {metrics:?}"
+        );
+    }
+    assert!(
+        !run.stdout.contains("telemetry could not be delivered"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn http_protobuf_appends_signal_paths_to_the_base() {
+    let rx = Receiver::http();
+    let w = World::new();
+    let run = run_with(
+        &w,
+        &[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".into()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://{}/v1/otlp", rx.addr),
+            ),
+            ("OTEL_SERVICE_NAME", "sync-under-test".into()),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment=ci".into(),
+            ),
+        ],
+        &["--pipeline", "products"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    let c = rx.captured();
+    for p in [
+        "/v1/otlp/v1/traces",
+        "/v1/otlp/v1/logs",
+        "/v1/otlp/v1/metrics",
+    ] {
+        assert!(
+            c.paths.iter().any(|x| x == p),
+            "{p} not requested: {:?}",
+            c.paths
+        );
+    }
+    let spans = c.spans();
+    assert_eq!(by_name(&spans, "sync.job").len(), 1);
+    assert_eq!(by_name(&spans, "sync.pipeline").len(), 1);
+    assert_eq!(by_name(&spans, "sling.attempt").len(), 1);
+    let res = c.resource_attrs();
+    assert_eq!(
+        str_attr(&res, "service.name").as_deref(),
+        Some("sync-under-test")
+    );
+    assert_eq!(
+        str_attr(&res, "deployment.environment").as_deref(),
+        Some("ci")
+    );
+    assert!(c
+        .log_records()
+        .iter()
+        .any(|l| format!("{:?}", l.body).contains("inserted 3 rows")));
+}
+
+#[test]
+fn a_retried_pipeline_has_one_attempt_span_per_attempt_and_errors_carry_the_reason() {
+    let rx = Receiver::grpc();
+    let w = World::new();
+    let shim = tempfile::tempdir().expect("tempdir");
+    let run = run_with(
+        &w,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{}", rx.addr)),
+            (
+                "SLING_BIN",
+                format!(
+                    "{}/tests/fixtures/sling-shim.sh",
+                    env!("CARGO_MANIFEST_DIR")
+                ),
+            ),
+            ("SHIM_DIR", shim.path().display().to_string()),
+            ("SHIM_MODE", "fail_then_real".into()),
+            ("SHIM_FAILS", "1".into()),
+            ("SHIM_REAL", common::sling_bin().display().to_string()),
+        ],
+        &["--pipeline", "orders"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    let c = rx.captured();
+    let spans = c.spans();
+    let mut attempts = by_name(&spans, "sling.attempt");
+    attempts.sort_by_key(|a| int_attr(&a.attributes, "attempt"));
+    assert_eq!(attempts.len(), 2);
+    let failed = attempts[0];
+    assert_eq!(int_attr(&failed.attributes, "exit_code"), Some(1));
+    let status = failed.status.as_ref().expect("status");
+    assert_eq!(status.code, StatusCode::Error as i32);
+    assert!(
+        status.message.contains("connection reset by peer"),
+        "{}",
+        status.message
+    );
+    assert_eq!(
+        attempts[1].status.as_ref().map(|s| s.code),
+        Some(StatusCode::Unset as i32)
+    );
+    let pipeline = by_name(&spans, "sync.pipeline")[0];
+    assert_eq!(int_attr(&pipeline.attributes, "attempts"), Some(2));
+    let retry = pipeline
+        .events
+        .iter()
+        .find(|e| e.name.starts_with("retry scheduled"))
+        .expect("retry event on the pipeline span");
+    assert!(double_attr(&retry.attributes, "delay_seconds").is_some_and(|d| d > 0.0));
+    assert!(c.metric_names().iter().any(|n| n == "sync_retries"));
+}
+
+#[test]
+fn a_failed_job_has_error_status_on_job_and_pipeline() {
+    let rx = Receiver::grpc();
+    let w = World::new();
+    w.write_pipeline(
+        "broken",
+        "source: MISSION\ntarget: NOPE\nstreams:\n  main.orders:\n    object: main.x\n",
+    );
+    let run = run_with(
+        &w,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{}", rx.addr))],
+        &["--pipeline", "broken"],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    let c = rx.captured();
+    let spans = c.spans();
+    for name in ["sync.job", "sync.pipeline", "sling.attempt"] {
+        let s = by_name(&spans, name)[0];
+        let st = s.status.as_ref().expect("status");
+        assert_eq!(st.code, StatusCode::Error as i32, "{name}");
+        assert!(!st.message.is_empty(), "{name} carries the reason");
+        if name != "sling.attempt" {
+            assert_eq!(str_attr(&s.attributes, "status").as_deref(), Some("failed"));
+        }
+    }
+    let p = by_name(&spans, "sync.pipeline")[0];
+    assert!(p
+        .status
+        .as_ref()
+        .is_some_and(|s| s.message.contains("could not find connection NOPE")));
+}
+
+fn assert_sync_unaffected(endpoint: String, protocol: &str) {
+    let w = World::new();
+    let started = Instant::now();
+    let run = run_with(
+        &w,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.into()),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "1000".into()),
+            ("SYNC_TELEMETRY_FLUSH_TIMEOUT", "2s".into()),
+        ],
+        &["--pipeline", "products"],
+    );
+    let took = started.elapsed();
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    assert_eq!(count(&w.command, "products"), 3);
+    // A generous ceiling, not a benchmark: the sync itself takes about a second.
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(
+        run.stdout.contains("telemetry could not be delivered"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_dead_collector_leaves_the_result_and_exit_code_alone() {
+    assert_sync_unaffected(format!("http://{}", otlp::dead_addr()), "grpc");
+    assert_sync_unaffected(format!("http://{}", otlp::dead_addr()), "http/protobuf");
+}
+
+#[test]
+fn a_silent_collector_adds_only_a_bounded_delay() {
+    let silent = otlp::Silent::new();
+    assert_sync_unaffected(format!("http://{}", silent.addr), "grpc");
+    assert_sync_unaffected(format!("http://{}", silent.addr), "http/protobuf");
+}
+
+#[test]
+fn a_password_in_a_connection_url_appears_nowhere_in_telemetry_stdout_or_state() {
+    let rx = Receiver::grpc();
+    let mut w = World::new();
+    let secret = "hunter2secret";
+    // The command database reached through a URL whose password Sling would echo: a sqlite URL cannot carry one,
+    // so the secret rides in a key=value variable and in an inline URL's password position of a failing pipeline.
+    w.env.insert(
+        "EXTRA_DSN".into(),
+        format!("host=db user=sync password={secret}"),
+    );
+    w.write_pipeline(
+        "leaky",
+        &format!("source: MISSION\ntarget: postgresql://sync:{secret}@127.0.0.1:1/db?sslmode=disable\nstreams:\n  main.orders:\n    object: public.orders\n    mode: full-refresh\n"),
+    );
+    let run = run_with(
+        &w,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{}", rx.addr)),
+            ("SYNC_MAX_RETRIES", "0".into()),
+        ],
+        &[],
+    );
+    assert_eq!(
+        run.code,
+        Some(1),
+        "the leaky pipeline cannot connect: {}",
+        run.explain()
+    );
+    let c = rx.captured();
+    assert!(!c.spans().is_empty() && !c.log_records().is_empty());
+    let dump = c.dump();
+    assert!(
+        dump.contains("postgresql://sync:***@127.0.0.1:1"),
+        "Sling's header line arrives masked"
+    );
+    assert!(!dump.contains(secret), "password exported");
+    assert!(
+        !run.stdout.contains(secret) && !run.stderr.contains(secret),
+        "password printed"
+    );
+    let mut files = String::new();
+    for e in std::fs::read_dir(&w.state).expect("state").flatten() {
+        files.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+    }
+    assert!(!files.contains(secret), "password in state files");
+}
