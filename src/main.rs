@@ -47,7 +47,8 @@ fn prepare(
 ) -> Result<(Settings, OtelConfig, Vec<Pipeline>), String> {
     let settings = Settings::from_cli(cli, env).map_err(|e| e.to_string())?;
     let otel = OtelConfig::from_env(env)?;
-    if !settings.batch && !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+    let has_terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if !settings.batch && !has_terminal {
         return Err(
             "the console needs a terminal on stdin and stdout; run with --batch for headless use"
                 .into(),

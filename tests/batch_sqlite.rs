@@ -219,7 +219,8 @@ fn single_file_with_sling_config() {
 #[test]
 fn usage_errors_exit_2_and_name_the_variable() {
     let w = World::new();
-    let cases: Vec<(Vec<(&str, &str)>, Vec<&str>, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![("MISSION_CLUSTER_ID", "")],
             vec![],

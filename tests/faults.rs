@@ -254,7 +254,7 @@ fn death_by_sigkill_mid_stream_is_reported_and_retried() {
 fn sigterm_forwards_sigint_and_exits_143_with_cancelled_status() {
     let w = World::new();
     let s = Shim::new();
-    let mut child = s
+    let child = s
         .cmd(&w, "hang", &["--pipeline", "orders"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -161,11 +161,7 @@ async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<(Pip
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let mut line: Vec<u8> = Vec::with_capacity(256);
     let mut overflow = false;
-    loop {
-        let buf = match reader.fill_buf().await {
-            Ok(b) => b,
-            Err(_) => break,
-        };
+    while let Ok(buf) = reader.fill_buf().await {
         if buf.is_empty() {
             break;
         }

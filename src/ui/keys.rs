@@ -1,0 +1,196 @@
+//! The one list of keys. Key handling, the hint bar and the `?` help overlay all read `KEYS`, so what the screen
+//! says is what the keys do.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+/// What a key asks for; `input::update` decides what it means in the current pane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Up,
+    Down,
+    First,
+    Last,
+    PageUp,
+    PageDown,
+    NextPane,
+    PrevPane,
+    Filter,
+    Run,
+    Noop,
+    Backfill,
+    RunAll,
+    Cancel,
+    ToggleLog,
+    Help,
+    Quit,
+    /// Close the help overlay.
+    Close,
+    /// Dialog: yes (`y` only).
+    Yes,
+    /// Dialog: no (`n`, Esc).
+    No,
+    /// Dialog: move between the No and Yes buttons.
+    Toggle,
+    /// Dialog: press the highlighted button (No unless moved).
+    Press,
+    FilterChar(char),
+    FilterBackspace,
+    FilterDone,
+    FilterClear,
+}
+
+/// Where a binding applies; the first scope that is open gets the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Main,
+    Dialog,
+    Help,
+    Filter,
+}
+
+impl Scope {
+    pub fn title(self) -> &'static str {
+        match self {
+            Scope::Main => "Pipelines and panes",
+            Scope::Dialog => "Confirmation dialogs",
+            Scope::Help => "This help",
+            Scope::Filter => "Filter prompt (/)",
+        }
+    }
+}
+
+/// A key: a code plus whether Ctrl is held. Shift is implied by the character (`G`) or the code (BackTab).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
+}
+
+const fn ch(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        ctrl: false,
+    }
+}
+
+const fn code(code: KeyCode) -> Key {
+    Key { code, ctrl: false }
+}
+
+const CTRL_C: Key = Key {
+    code: KeyCode::Char('c'),
+    ctrl: true,
+};
+
+impl Key {
+    pub fn matches(&self, ev: &KeyEvent) -> bool {
+        ev.code == self.code
+            && ev.modifiers.contains(KeyModifiers::CONTROL) == self.ctrl
+            && !ev.modifiers.contains(KeyModifiers::ALT)
+    }
+}
+
+pub struct Binding {
+    pub scope: Scope,
+    pub keys: &'static [Key],
+    /// How the keys are written in the help and the hint bar.
+    pub label: &'static str,
+    /// The help line; empty hides a binding that repeats one shown elsewhere.
+    pub help: &'static str,
+    /// A one-word hint for the bottom bar, for the bindings worth a place there.
+    pub hint: Option<&'static str>,
+    pub action: Action,
+}
+
+const fn bind(
+    scope: Scope,
+    keys: &'static [Key],
+    label: &'static str,
+    help: &'static str,
+    hint: Option<&'static str>,
+    action: Action,
+) -> Binding {
+    Binding {
+        scope,
+        keys,
+        label,
+        help,
+        hint,
+        action,
+    }
+}
+
+use Action as A;
+use Scope::{Dialog, Filter, Help, Main};
+
+/// Every key of the console, in the order the help shows them.
+#[rustfmt::skip]
+pub const KEYS: &[Binding] = &[
+    bind(Main, &[ch('r'), code(KeyCode::Enter)], "r Enter", "run the selected pipeline (incremental)", Some("run"), A::Run),
+    bind(Main, &[ch('n')], "n", "noop: validate the selected pipeline, write nothing", Some("noop"), A::Noop),
+    bind(Main, &[ch('b')], "b", "backfill the selected pipeline: target fully reloaded (asks first)", Some("backfill"), A::Backfill),
+    bind(Main, &[ch('a')], "a", "run all pipelines (incremental)", Some("all"), A::RunAll),
+    bind(Main, &[ch('c')], "c", "cancel the selected run (asks first)", Some("cancel"), A::Cancel),
+    bind(Main, &[ch('j'), code(KeyCode::Down)], "j ↓", "next pipeline / scroll down", None, A::Down),
+    bind(Main, &[ch('k'), code(KeyCode::Up)], "k ↑", "previous pipeline / scroll up", None, A::Up),
+    bind(Main, &[ch('g'), code(KeyCode::Home)], "g Home", "first pipeline / top of the log", None, A::First),
+    bind(Main, &[ch('G'), code(KeyCode::End)], "G End", "last pipeline / follow the log tail", None, A::Last),
+    bind(Main, &[code(KeyCode::PageUp)], "PgUp", "page up", None, A::PageUp),
+    bind(Main, &[code(KeyCode::PageDown)], "PgDn", "page down", None, A::PageDown),
+    bind(Main, &[code(KeyCode::Tab)], "Tab", "next pane (pipelines, detail, log)", Some("pane"), A::NextPane),
+    bind(Main, &[code(KeyCode::BackTab)], "S-Tab", "previous pane", None, A::PrevPane),
+    bind(Main, &[ch('/')], "/", "filter pipelines by name", Some("filter"), A::Filter),
+    bind(Main, &[ch('e')], "e", "log pane: Sling output / wrapper log", Some("log"), A::ToggleLog),
+    bind(Main, &[ch('?')], "?", "this help", Some("help"), A::Help),
+    bind(Main, &[ch('q'), CTRL_C], "q ^C", "quit (asks first when runs are active; cancels them)", Some("quit"), A::Quit),
+    bind(Dialog, &[ch('y'), ch('Y')], "y", "yes: do it", Some("yes"), A::Yes),
+    bind(Dialog, &[ch('n'), ch('N'), code(KeyCode::Esc)], "n Esc", "no: back out, nothing happens", Some("no"), A::No),
+    bind(Dialog, &[code(KeyCode::Left), code(KeyCode::Right), ch('h'), ch('l'), code(KeyCode::Tab)], "← →", "move between No and Yes", Some("choose"), A::Toggle),
+    bind(Dialog, &[code(KeyCode::Enter)], "Enter", "press the highlighted button (No by default)", Some("press"), A::Press),
+    bind(Filter, &[code(KeyCode::Enter)], "Enter", "keep the filter and leave the prompt", Some("keep"), A::FilterDone),
+    bind(Filter, &[code(KeyCode::Esc)], "Esc", "clear the filter and leave the prompt", Some("clear"), A::FilterClear),
+    bind(Filter, &[code(KeyCode::Backspace)], "Bksp", "delete the last character", None, A::FilterBackspace),
+    bind(Filter, &[code(KeyCode::Down)], "", "", None, A::Down),
+    bind(Filter, &[code(KeyCode::Up)], "", "", None, A::Up),
+    bind(Filter, &[CTRL_C], "", "", None, A::Quit),
+    bind(Help, &[code(KeyCode::Esc), ch('?'), ch('q')], "Esc ? q", "close this help", Some("close"), A::Close),
+    bind(Help, &[ch('j'), code(KeyCode::Down)], "j k ↑ ↓", "scroll the help", Some("scroll"), A::Down),
+    bind(Help, &[ch('k'), code(KeyCode::Up)], "", "", None, A::Up),
+    bind(Help, &[CTRL_C], "", "", None, A::Quit),
+];
+
+/// Maps a key in a scope to its action. Only key presses count (not repeats or releases reported by some terminals).
+pub fn lookup(scope: Scope, ev: &KeyEvent) -> Option<Action> {
+    if ev.kind != KeyEventKind::Press {
+        return None;
+    }
+    let bound = KEYS
+        .iter()
+        .filter(|b| b.scope == scope)
+        .find(|b| b.keys.iter().any(|k| k.matches(ev)))
+        .map(|b| b.action);
+    match (bound, scope, ev.code) {
+        (None, Scope::Filter, KeyCode::Char(c))
+            if !ev
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+        {
+            Some(Action::FilterChar(c))
+        }
+        (b, _, _) => b,
+    }
+}
+
+/// The hint bar's entries for a scope: `(keys, word)`.
+pub fn hints(scope: Scope) -> impl Iterator<Item = (&'static str, &'static str)> {
+    KEYS.iter()
+        .filter(move |b| b.scope == scope)
+        .filter_map(|b| b.hint.map(|h| (b.label, h)))
+}
+
+/// The help overlay's entries for a scope: `(keys, what it does)`.
+pub fn help(scope: Scope) -> impl Iterator<Item = (&'static str, &'static str)> {
+    KEYS.iter()
+        .filter(move |b| b.scope == scope && !b.help.is_empty())
+        .map(|b| (b.label, b.help))
+}
