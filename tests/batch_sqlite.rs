@@ -79,18 +79,52 @@ fn noop_validates_without_touching_the_target() {
     let msgs = run.messages();
     for expected in [
         "ok: `MISSION` from environment variable MISSION",
-        "ok: SLING_DRY_RUN=true sling run compiled the replication",
+        "ok: SLING_BIN",
+        "ok: SLING_STATE_PATH",
     ] {
         assert!(
             msgs.iter().any(|m| m.contains(expected)),
             "missing `{expected}` in {msgs:#?}"
         );
     }
+    // One `conns test` per connection per job, reported for each pipeline that uses it.
+    let tested = msgs
+        .iter()
+        .filter(|m| m.contains("`COMMAND`: sling conns test succeeded"))
+        .count();
+    assert_eq!(tested, 2, "{msgs:#?}");
     assert!(
-        msgs.iter()
-            .any(|m| m.starts_with("ok: `COMMAND`: sling conns test succeeded")),
-        "{msgs:#?}"
+        !msgs.iter().any(|m| m.contains("SLING_DRY_RUN")),
+        "no wildcard streams, no dry run: {msgs:#?}"
     );
+}
+
+#[test]
+fn noop_dry_runs_wildcard_pipelines_and_catches_one_that_matches_nothing() {
+    let w = World::new();
+    w.write_pipeline(
+        "wild",
+        "source: MISSION\ntarget: COMMAND\ndefaults:\n  object: main.{stream_table}\n  mode: full-refresh\nstreams:\n  main.nomatch_*:\n",
+    );
+    w.write_pipeline(
+        "wild_ok",
+        "source: MISSION\ntarget: COMMAND\ndefaults:\n  object: main.copy_{stream_table}\n  mode: full-refresh\nstreams:\n  main.prod*:\n",
+    );
+    let run = w.run(&[
+        "--mode",
+        "noop",
+        "--pipeline",
+        "wild",
+        "--pipeline",
+        "wild_ok",
+    ]);
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    assert_eq!(run.finished("wild_ok")["status"], "success");
+    let wild = run.finished("wild");
+    assert_eq!(wild["status"], "failed");
+    let error = wild["error"].as_str().unwrap_or("");
+    assert!(error.contains("no stream matched"), "{wild}");
+    assert!(!w.command.exists(), "dry runs write nothing");
 }
 
 #[test]

@@ -186,17 +186,20 @@ impl Engine {
             pipelines: job.pipelines.iter().map(|p| p.name.clone()).collect(),
         });
         let report = async {
-            let env_checks = if job.mode == Mode::Noop {
-                self.environment_checks().await
-            } else {
-                Vec::new()
+            let noop = NoopShared {
+                env_checks: if job.mode == Mode::Noop {
+                    self.environment_checks().await
+                } else {
+                    Vec::new()
+                },
+                connections: Default::default(),
             };
             let mut reports = Vec::with_capacity(job.pipelines.len());
             for p in &job.pipelines {
                 let r = if cancel.is_cancelled() {
                     self.cancelled_before_start(&job, p)
                 } else {
-                    self.run_pipeline(&job, p, &env_checks, sink, &cancel).await
+                    self.run_pipeline(&job, p, &noop, sink, &cancel).await
                 };
                 reports.push(r);
             }
@@ -293,7 +296,7 @@ impl Engine {
                     name: "sling".into(),
                     ok: true,
                     warning: false,
-                    detail: format!("{} runs: {v}", self.cfg.sling_bin.display()),
+                    detail: format!("SLING_BIN {} runs: {v}", self.cfg.sling_bin.display()),
                 }
             }
             Ok(Ok(out)) => Check {
@@ -347,7 +350,7 @@ impl Engine {
         &self,
         job: &JobSpec,
         p: &Pipeline,
-        env_checks: &[Check],
+        noop: &NoopShared,
         sink: &EventSink,
         job_cancel: &CancellationToken,
     ) -> PipelineReport {
@@ -370,7 +373,7 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .insert(p.name.clone(), cancel.clone());
         let report = self
-            .run_pipeline_inner(job, p, env_checks, sink, &cancel)
+            .run_pipeline_inner(job, p, noop, sink, &cancel)
             .instrument(span.clone())
             .await;
         self.running
@@ -421,7 +424,7 @@ impl Engine {
         &self,
         job: &JobSpec,
         p: &Pipeline,
-        env_checks: &[Check],
+        noop: &NoopShared,
         sink: &EventSink,
         cancel: &CancellationToken,
     ) -> PipelineReport {
@@ -471,7 +474,7 @@ impl Engine {
 
         match job.mode {
             Mode::Noop => {
-                report.checks = self.noop_checks(p, env_checks, sink, cancel).await;
+                report.checks = self.noop_checks(p, noop, sink, cancel).await;
                 report.attempts = 1;
                 let failed: Vec<String> = report
                     .checks
@@ -677,6 +680,7 @@ impl Engine {
         let job_id = job.sync_job_id.as_str();
         let run = sling::run_attempt(cmd, &self.redactor, cancel, |ev| match ev {
             AttemptEvent::Spawned { pid } => {
+                tracing::info!(target: "sync", pipeline = name, attempt, max_attempts, pid, "sling started");
                 sink.send(SyncEvent::AttemptStarted {
                     pipeline: name.to_owned(),
                     attempt,
@@ -734,32 +738,44 @@ impl Engine {
         run
     }
 
-    /// noop: static checks, then what Sling can check without writing (`conns test`, `SLING_DRY_RUN`).
+    /// noop: static checks for every pipeline, then what Sling can check without writing: `conns test` once per
+    /// connection per job (every Sling start costs about 0.3 s), and `SLING_DRY_RUN` for pipelines with wildcard
+    /// streams, the one thing Sling's compile knows that the static checks do not (it lists the source to expand them).
     async fn noop_checks(
         &self,
         p: &Pipeline,
-        env_checks: &[Check],
+        noop: &NoopShared,
         sink: &EventSink,
         cancel: &CancellationToken,
     ) -> Vec<Check> {
-        let mut checks: Vec<Check> = env_checks.to_vec();
+        let mut checks: Vec<Check> = noop.env_checks.clone();
         checks.extend(pipeline::static_checks(p, &self.cfg.env));
-        let sling_ok = env_checks.iter().all(|c| c.name != "sling" || c.ok);
+        let sling_ok = noop.env_checks.iter().all(|c| c.name != "sling" || c.ok);
         let statically_ok = checks.iter().all(|c| c.ok);
         if sling_ok && statically_ok {
             if let Ok(rep) = &p.replication {
                 for (role, conn) in [("source", &rep.source), ("target", &rep.target)] {
-                    let Some(conn) = conn.as_deref() else {
+                    let Some(conn) = conn.as_deref().filter(|c| !c.contains("://")) else {
                         continue;
                     };
-                    if conn.contains("://") {
-                        continue;
-                    }
-                    checks.push(self.conns_test(role, conn, cancel).await);
+                    let mut cache = noop.connections.lock().await;
+                    let check = match cache.get(conn) {
+                        Some(c) => c.clone(),
+                        None => {
+                            let c = self.conns_test(conn, cancel).await;
+                            cache.insert(conn.to_owned(), c.clone());
+                            c
+                        }
+                    };
+                    checks.push(Check {
+                        name: format!("{role} connection"),
+                        ..check
+                    });
                 }
-            }
-            if checks.iter().all(|c| c.ok) {
-                checks.push(self.dry_run(p, cancel).await);
+                let wildcard = rep.streams.iter().any(|s| s.name.contains(['*', '?']));
+                if wildcard && checks.iter().all(|c| c.ok) {
+                    checks.push(self.dry_run(p, cancel).await);
+                }
             }
         }
         for c in &checks {
@@ -782,7 +798,7 @@ impl Engine {
         checks
     }
 
-    async fn conns_test(&self, role: &str, conn: &str, cancel: &CancellationToken) -> Check {
+    async fn conns_test(&self, conn: &str, cancel: &CancellationToken) -> Check {
         // A SQLite file that does not exist yet would be created by the test; the first run creates it anyway.
         if let Some(path) = self
             .cfg
@@ -793,7 +809,7 @@ impl Engine {
         {
             if !std::path::Path::new(path).exists() {
                 return Check {
-                    name: format!("{role} connection"),
+                    name: "connection".into(),
                     ok: true,
                     warning: true,
                     detail: format!("`{conn}`: SQLite file {path} does not exist yet; Sling creates it on the first run"),
@@ -807,7 +823,7 @@ impl Engine {
         let run = sling::run_attempt(&cmd, &self.redactor, cancel, |_| {}).await;
         let ok = run.termination == Termination::Exited(0);
         Check {
-            name: format!("{role} connection"),
+            name: "connection".into(),
             ok,
             warning: false,
             detail: if ok {
@@ -843,6 +859,12 @@ impl Engine {
             },
         }
     }
+}
+
+/// Shared by the pipelines of one noop job: environment checks and `conns test` results per connection name.
+struct NoopShared {
+    env_checks: Vec<Check>,
+    connections: tokio::sync::Mutex<HashMap<String, Check>>,
 }
 
 /// A replication problem found without running Sling that makes a run pointless (reported, not retried).

@@ -75,7 +75,10 @@ fn main(model: &mut Model, action: Action) -> Vec<Command> {
             Vec::new()
         }
         Action::NextPane | Action::PrevPane => {
-            let i = Pane::ALL.iter().position(|p| *p == model.focus).unwrap_or(0);
+            let i = Pane::ALL
+                .iter()
+                .position(|p| *p == model.focus)
+                .unwrap_or(0);
             let n = Pane::ALL.len();
             let next = if action == Action::NextPane {
                 (i + 1) % n
@@ -243,7 +246,10 @@ fn run_all(model: &mut Model) -> Vec<Command> {
         return Vec::new();
     }
     queue(model, &names, Mode::Incremental);
-    model.say(format!("incremental run of {} pipeline(s) requested", names.len()));
+    model.say(format!(
+        "incremental run of {} pipeline(s) requested",
+        names.len()
+    ));
     vec![Command::Run {
         pipelines: names,
         mode: Mode::Incremental,

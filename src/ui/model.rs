@@ -456,7 +456,8 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
             total,
             ..
         } => {
-            if let Some(Activity::Active(run)) = model.pipeline_mut(&pipeline).map(|p| &mut p.activity)
+            if let Some(Activity::Active(run)) =
+                model.pipeline_mut(&pipeline).map(|p| &mut p.activity)
             {
                 run.rows = run.rows_before + total;
                 *run.streams.entry(stream).or_default() += rows;
@@ -465,10 +466,7 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
         SyncEvent::AttemptFinished { pipeline, outcome } => {
             if let Some(p) = model.pipeline_mut(&pipeline) {
                 let text = match &outcome.reason {
-                    Some(r) => format!(
-                        "── attempt {} {}: {r} ──",
-                        outcome.attempt, outcome.status
-                    ),
+                    Some(r) => format!("── attempt {} {}: {r} ──", outcome.attempt, outcome.status),
                     None => format!("── attempt {} {} ──", outcome.attempt, outcome.status),
                 };
                 p.log.push(LogEntry::marker(text));
@@ -484,7 +482,8 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
             at,
             ..
         } => {
-            if let Some(Activity::Active(run)) = model.pipeline_mut(&pipeline).map(|p| &mut p.activity)
+            if let Some(Activity::Active(run)) =
+                model.pipeline_mut(&pipeline).map(|p| &mut p.activity)
             {
                 run.retry = Some(Retry {
                     next_attempt,
