@@ -387,3 +387,61 @@ fn a_password_in_a_connection_url_appears_nowhere_in_telemetry_stdout_or_state()
     }
     assert!(!files.contains(secret), "password in state files");
 }
+
+#[test]
+fn sigterm_mid_run_closes_and_exports_spans_as_cancelled() {
+    let rx = Receiver::grpc();
+    let w = World::new();
+    let shim = tempfile::tempdir().expect("tempdir");
+    let mut c = w.cmd(&["--pipeline", "orders"]);
+    c.env_remove("OTEL_SDK_DISABLED")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{}", rx.addr))
+        .env(
+            "SLING_BIN",
+            format!(
+                "{}/tests/fixtures/sling-shim.sh",
+                env!("CARGO_MANIFEST_DIR")
+            ),
+        )
+        .env("SHIM_DIR", shim.path())
+        .env("SHIM_MODE", "hang")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let child = c.spawn().expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !shim.path().join("attempts").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("signal");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(143));
+    let c = rx.captured();
+    let spans = c.spans();
+    for name in ["sync.job", "sync.pipeline"] {
+        let s = by_name(&spans, name);
+        assert_eq!(s.len(), 1, "{name} closed and exported");
+        assert_eq!(
+            str_attr(&s[0].attributes, "status").as_deref(),
+            Some("cancelled"),
+            "{name}"
+        );
+        assert_eq!(
+            s[0].status.as_ref().map(|st| st.code),
+            Some(StatusCode::Error as i32)
+        );
+    }
+    let attempt = by_name(&spans, "sling.attempt")[0];
+    assert_eq!(
+        str_attr(&attempt.attributes, "status").as_deref(),
+        Some("cancelled")
+    );
+    assert!(
+        c.metric_names().iter().any(|n| n == "sync_pipeline_runs"),
+        "metrics flushed at exit"
+    );
+}

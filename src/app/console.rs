@@ -1,14 +1,36 @@
-//! The interactive console's terminal shell (filled in by the console work).
+//! The interactive console's shell: terminal setup and restore, the input thread, and the event loop that feeds
+//! engine events and keys into `ui::model` and draws `ui::view`. It drives the same `Engine::serve` as any other
+//! front-end, so runs get the same events, telemetry, locks and history journal as batch mode.
+//!
+//! The loop waits on four things and draws after each: a shutdown signal, a key, engine events (drained in a batch
+//! so a chatty Sling costs one frame per batch), and a slow tick for countdowns and export health. Idle means a few
+//! wake-ups a second, no polling in a busy loop.
 
+use std::io::{self, Stdout};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{anyhow, Context};
+use crossterm::event::{Event, KeyEventKind};
+use crossterm::execute;
+use crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use ratatui::backend::CrosstermBackend;
+use ratatui::layout::Rect;
+use ratatui::Terminal;
+use tokio::sync::mpsc;
 
 use super::settings::Settings;
 use super::signals::Shutdown;
+use crate::sync::event::{self, Command, SyncEvent};
 use crate::sync::pipeline::Pipeline;
 use crate::sync::Engine;
 use crate::telemetry::ExportHealth;
+use crate::ui::model::{self, Model, ModelInit};
+use crate::ui::{describe, input, view};
 
 /// Everything the console needs from `main`.
 pub struct ConsoleContext {
@@ -19,8 +41,243 @@ pub struct ConsoleContext {
     pub shutdown: Shutdown,
 }
 
+/// Redraw cadence when nothing happens: enough for a seconds countdown.
+const TICK: Duration = Duration::from_millis(500);
+/// Log events that may wait in the engine channel before the engine drops (and counts) lines.
+const EVENT_LOG_CAPACITY: usize = 10_000;
+/// Events folded into the model before the next frame.
+const EVENT_BATCH: usize = 2_000;
+/// How often the input thread looks up from `poll` to see whether it should stop.
+const INPUT_POLL: Duration = Duration::from_millis(200);
+
 /// Runs the console until the operator quits; returns the process exit code.
 pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
-    let _ = ctx;
-    bail!("the interactive console is not built yet; use --batch")
+    // telemetry installed tui-logger's tracing layer; its buffer needs the mover thread started here.
+    tui_logger::init_logger(tui_logger::LevelFilter::Info)
+        .map_err(|e| anyhow!("cannot start the console's log buffer: {e}"))?;
+    tui_logger::set_default_level(tui_logger::LevelFilter::Info);
+
+    let ConsoleContext {
+        engine,
+        pipelines,
+        settings,
+        health,
+        shutdown,
+    } = ctx;
+    let mut model = initial_model(&engine, &pipelines, &settings);
+
+    let mut term = Term::enter()?;
+    let (sink, mut events) = event::channel(EVENT_LOG_CAPACITY);
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<Command>();
+    // A child token: quitting stops the engine without pretending a signal arrived.
+    let engine_stop = shutdown.token.child_token();
+    let mut serve = tokio::spawn(engine.serve(cmd_rx, pipelines, sink, engine_stop.clone()));
+    let mut keys = InputThread::spawn();
+    let mut cmd_tx = Some(cmd_tx);
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.token.cancelled(), if !model.stopping => {
+                model.warn("signal received: cancelling runs");
+                model.quit = true;
+            }
+            done = &mut serve, if model.stopping => {
+                if let Err(e) = done {
+                    tracing::error!(target: "sync", "the engine task ended abnormally: {e}");
+                }
+                break;
+            }
+            ev = keys.rx.recv(), if keys.open => match ev {
+                Some(Event::Key(k)) if k.kind == KeyEventKind::Press => {
+                    if let Some(action) = input::map_key(&model, &k) {
+                        for cmd in input::update(&mut model, action) {
+                            send(&cmd_tx, cmd);
+                        }
+                    }
+                }
+                Some(_) => {} // resize and the like: just redraw
+                None => {
+                    // The terminal is gone (EOF or read error): nobody can quit by key, so stop as if asked.
+                    keys.open = false;
+                    model.quit = true;
+                }
+            },
+            Some(ev) = events.recv() => {
+                fold(&mut model, ev);
+                for _ in 0..EVENT_BATCH {
+                    match events.try_recv() {
+                        Some(ev) => fold(&mut model, ev),
+                        None => break,
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                model.health = Some(health.snapshot());
+            }
+        }
+        model::tick(&mut model, chrono::Utc::now());
+        if model.quit && !model.stopping {
+            // Dropping the command sender ends `serve`, which cancels every run (Sling gets SIGINT) and waits for
+            // the jobs, so spans close and history is written before we exit.
+            model.stopping = true;
+            send(&cmd_tx, Command::CancelAll);
+            cmd_tx = None;
+            engine_stop.cancel();
+        }
+        term.draw(&mut model)?;
+    }
+    keys.stop().await;
+    drop(term);
+    Ok(shutdown.exit_code().unwrap_or(0))
+}
+
+fn fold(model: &mut Model, ev: SyncEvent) {
+    model::tick(model, chrono::Utc::now());
+    model::apply(model, ev);
+}
+
+fn send(tx: &Option<mpsc::UnboundedSender<Command>>, cmd: Command) {
+    if let Some(tx) = tx {
+        let _ = tx.send(cmd);
+    }
+}
+
+fn initial_model(engine: &Engine, pipelines: &[Pipeline], settings: &Settings) -> Model {
+    let cfg = engine.config();
+    let telemetry_enabled = !cfg
+        .env
+        .get("OTEL_SDK_DISABLED")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    Model::new(ModelInit {
+        mission_cluster_id: cfg.mission_cluster_id.clone(),
+        pipelines: pipelines
+            .iter()
+            .map(|p| describe::pipeline_info(p, &cfg.env, &cfg.state))
+            .collect(),
+        history: cfg.state.last_runs(),
+        max_attempts: cfg.retry.max_attempts(),
+        telemetry_enabled,
+        no_color: settings.no_color,
+        now: chrono::Utc::now(),
+    })
+}
+
+/// Set while the terminal is in raw mode on the alternate screen, so the panic hook knows to restore it.
+static TERMINAL_ACTIVE: AtomicBool = AtomicBool::new(false);
+
+fn restore_terminal() {
+    if TERMINAL_ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = disable_raw_mode();
+        let _ = execute!(io::stdout(), LeaveAlternateScreen, crossterm::cursor::Show);
+    }
+}
+
+/// The terminal in raw mode on the alternate screen; restored on drop, and by the panic hook. No mouse capture:
+/// operators must be able to select and copy log text.
+struct Term {
+    terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl Term {
+    fn enter() -> anyhow::Result<Self> {
+        install_panic_hook();
+        enable_raw_mode().context("cannot switch the terminal to raw mode")?;
+        TERMINAL_ACTIVE.store(true, Ordering::SeqCst);
+        let setup = execute!(io::stdout(), EnterAlternateScreen)
+            .context("cannot enter the alternate screen")
+            .and_then(|()| {
+                Terminal::new(CrosstermBackend::new(io::stdout()))
+                    .context("cannot set up the terminal")
+            });
+        match setup {
+            Ok(terminal) => Ok(Self { terminal }),
+            Err(e) => {
+                restore_terminal();
+                Err(e)
+            }
+        }
+    }
+
+    fn draw(&mut self, model: &mut Model) -> anyhow::Result<()> {
+        let size = self
+            .terminal
+            .size()
+            .context("cannot read the terminal size")?;
+        model.log_rows = view::log_rows(Rect::new(0, 0, size.width, size.height), model);
+        let now = chrono::Utc::now();
+        self.terminal
+            .draw(|f| view::render(f, model, now))
+            .context("cannot draw the console")?;
+        Ok(())
+    }
+}
+
+impl Drop for Term {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// A panic anywhere (a tokio task included) would leave the terminal raw while the UI keeps drawing: restore it,
+/// report the panic as usual, and exit 1.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+        std::process::exit(1);
+    }));
+}
+
+/// crossterm's blocking reader on its own thread (the `event-stream` feature is not enabled); it waits in `poll`,
+/// so it costs nothing while idle, and forwards every event to the loop.
+struct InputThread {
+    rx: mpsc::UnboundedReceiver<Event>,
+    open: bool,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl InputThread {
+    fn spawn() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("console-input".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    match crossterm::event::poll(INPUT_POLL) {
+                        Ok(false) => {}
+                        Ok(true) => match crossterm::event::read() {
+                            Ok(ev) => {
+                                if tx.send(ev).is_err() {
+                                    break;
+                                }
+                            }
+                            Err(_) => break,
+                        },
+                        Err(_) => break,
+                    }
+                }
+            })
+            .ok();
+        Self {
+            open: handle.is_some(),
+            rx,
+            stop,
+            handle,
+        }
+    }
+
+    /// Stops the reader before the terminal is restored, so it cannot swallow keys meant for the shell.
+    async fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
 }

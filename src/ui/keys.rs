@@ -128,7 +128,7 @@ use Scope::{Dialog, Filter, Help, Main};
 pub const KEYS: &[Binding] = &[
     bind(Main, &[ch('r'), code(KeyCode::Enter)], "r Enter", "run the selected pipeline (incremental)", Some("run"), A::Run),
     bind(Main, &[ch('n')], "n", "noop: validate the selected pipeline, write nothing", Some("noop"), A::Noop),
-    bind(Main, &[ch('b')], "b", "backfill the selected pipeline: target fully reloaded (asks first)", Some("backfill"), A::Backfill),
+    bind(Main, &[ch('b')], "b", "backfill: the target is fully reloaded (asks first)", Some("backfill"), A::Backfill),
     bind(Main, &[ch('a')], "a", "run all pipelines (incremental)", Some("all"), A::RunAll),
     bind(Main, &[ch('c')], "c", "cancel the selected run (asks first)", Some("cancel"), A::Cancel),
     bind(Main, &[ch('j'), code(KeyCode::Down)], "j ↓", "next pipeline / scroll down", None, A::Down),
@@ -140,7 +140,7 @@ pub const KEYS: &[Binding] = &[
     bind(Main, &[code(KeyCode::Tab)], "Tab", "next pane (pipelines, detail, log)", Some("pane"), A::NextPane),
     bind(Main, &[code(KeyCode::BackTab)], "S-Tab", "previous pane", None, A::PrevPane),
     bind(Main, &[ch('/')], "/", "filter pipelines by name", Some("filter"), A::Filter),
-    bind(Main, &[ch('e')], "e", "log pane: Sling output / wrapper log", Some("log"), A::ToggleLog),
+    bind(Main, &[ch('e')], "e", "log pane: Sling output / wrapper log", None, A::ToggleLog),
     bind(Main, &[ch('?')], "?", "this help", Some("help"), A::Help),
     bind(Main, &[ch('q'), CTRL_C], "q ^C", "quit (asks first when runs are active; cancels them)", Some("quit"), A::Quit),
     bind(Dialog, &[ch('y'), ch('Y')], "y", "yes: do it", Some("yes"), A::Yes),

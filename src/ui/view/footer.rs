@@ -8,7 +8,7 @@ use ratatui::Frame;
 use super::styled;
 use super::theme::Theme;
 use crate::ui::input::scope;
-use crate::ui::keys;
+use crate::ui::keys::{self, Scope};
 use crate::ui::model::Model;
 
 pub fn render(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
@@ -29,18 +29,42 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
         spans.push(styled(format!(" {} ", m.text), style));
         spans.push(styled("│", theme.dim()));
     }
-    let mut used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
-    let width = usize::from(area.width);
-    for (keys, word) in keys::hints(scope(model)) {
-        let key = keys.split(' ').next().unwrap_or(keys);
-        let len = key.chars().count() + word.chars().count() + 2;
-        if used + len > width {
-            break;
-        }
-        used += len;
-        spans.push(Span::raw(" "));
+    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    for (key, word) in fitting(scope(model), usize::from(area.width).saturating_sub(used)) {
+        spans.push(Span::raw("  "));
         spans.push(styled(key, theme.key()));
         spans.push(Span::raw(format!(" {word}")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The hints that fit in `width`. The last two of a scope (help and quit, or their dialog equivalents) always stay;
+/// the others are kept from the front while there is room.
+fn fitting(scope: Scope, width: usize) -> Vec<(String, &'static str)> {
+    let all: Vec<(String, &'static str)> = keys::hints(scope)
+        .map(|(label, word)| {
+            // In the main scope one key says enough; in dialogs and prompts "n/Esc" matters.
+            let key = match scope {
+                Scope::Main => label.split(' ').next().unwrap_or(label).to_string(),
+                _ => label.replace(' ', "/"),
+            };
+            (key, word)
+        })
+        .collect();
+    let cost = |(k, w): &(String, &str)| k.chars().count() + w.chars().count() + 3;
+    let keep_from = all.len().saturating_sub(2);
+    let mut budget = width.saturating_sub(all[keep_from..].iter().map(cost).sum());
+    let mut out = Vec::with_capacity(all.len());
+    for (i, h) in all.iter().enumerate() {
+        if i >= keep_from || cost(h) <= budget {
+            if i < keep_from {
+                budget -= cost(h);
+            }
+            out.push(h.clone());
+        } else {
+            // Stop at the first that does not fit, so the order on screen stays the order of the key list.
+            budget = 0;
+        }
+    }
+    out
 }

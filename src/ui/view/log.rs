@@ -25,7 +25,7 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
         frame.render_widget(pane("Sling log", Vec::new(), has_focus, theme), area);
         return;
     };
-    let mut title = vec![Span::raw(format!("{} · ", p.name()))];
+    let mut title = vec![Span::raw(format!("· {} · ", p.name()))];
     if p.log.following() {
         title.push(Span::raw("following "));
     } else {

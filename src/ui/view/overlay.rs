@@ -10,6 +10,8 @@ use super::theme::Theme;
 use crate::ui::keys::{self, Scope};
 use crate::ui::model::Confirm;
 
+const DIALOG_W: u16 = 72;
+
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let [row] = Layout::vertical([Constraint::Length(height.min(area.height))])
         .flex(Flex::Center)
@@ -125,7 +127,10 @@ pub fn confirm(frame: &mut Frame, area: Rect, what: &Confirm, yes: bool, theme: 
         ))
         .centered(),
     );
-    let rect = centered(area, 72, 10);
+    // Long targets wrap: size the dialog for the wrapped text so the buttons are never cut off.
+    let inner = usize::from(area.width.min(DIALOG_W).saturating_sub(2)).max(1);
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let rect = centered(area, DIALOG_W, u16::try_from(rows + 2).unwrap_or(u16::MAX));
     let block = Block::bordered()
         .border_style(theme.bold())
         .title(Line::from(styled(title, theme.title(true))));
