@@ -75,7 +75,7 @@ async fn run(
     } else {
         Output::Console
     };
-    let telemetry = match Telemetry::init(otel, &settings.mission_cluster_id, output) {
+    let mut telemetry = match Telemetry::init(otel, &settings.mission_cluster_id, output) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -16,7 +16,8 @@ pub mod exit {
 
 /// Runs the job and returns the report. Events are drained here; the engine's tracing output is the progress.
 pub async fn run(engine: &Engine, job: JobSpec, cancel: CancellationToken) -> JobReport {
-    let (sink, mut stream) = event::channel(10_000);
+    // No log events: in batch mode Sling's lines reach stdout through tracing.
+    let (sink, mut stream) = event::channel(0);
     let drain = tokio::spawn(async move { while stream.recv().await.is_some() {} });
     let report = engine.run_job(job, &sink, cancel).await;
     drop(sink);

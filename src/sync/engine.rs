@@ -697,7 +697,8 @@ impl Engine {
                     line.time.as_deref(),
                     &line.message,
                 );
-                if !sink.send_log(SyncEvent::Log {
+                if sink.wants_logs()
+                    && !sink.send_log(SyncEvent::Log {
                     pipeline: name.to_owned(),
                     attempt,
                     line,

@@ -216,7 +216,8 @@ pub struct EventStream {
     pending_logs: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
-/// Creates a connected sink and stream.
+/// Creates a connected sink and stream. `log_capacity == 0` means the consumer takes no log lines at all (batch
+/// mode: they reach stdout through `tracing`), which saves a wake-up of the consumer per Sling line.
 pub fn channel(log_capacity: usize) -> (EventSink, EventStream) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let pending = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -237,6 +238,10 @@ impl EventSink {
     /// Sends a lifecycle event. A closed consumer is not the engine's problem: the job goes on.
     pub fn send(&self, ev: SyncEvent) {
         let _ = self.tx.send(ev);
+    }
+
+    pub fn wants_logs(&self) -> bool {
+        self.log_capacity > 0
     }
 
     /// Sends a log event unless too many are waiting; returns `false` when the line was dropped.

@@ -56,12 +56,19 @@ impl Redactor {
     }
 
     pub fn redact(&self, text: &str) -> String {
-        let mut out = URL_PASSWORD
-            .replace_all(text, format!("${{pre}}{MASK}@"))
-            .into_owned();
-        out = KV_PASSWORD
-            .replace_all(&out, format!("${{pre}}{MASK}"))
-            .into_owned();
+        // The regexes only where they can match: this runs for every line Sling prints.
+        let mut out = if text.contains("://") {
+            URL_PASSWORD
+                .replace_all(text, format!("${{pre}}{MASK}@"))
+                .into_owned()
+        } else {
+            text.to_owned()
+        };
+        if might_hold_kv_password(&out) {
+            out = KV_PASSWORD
+                .replace_all(&out, format!("${{pre}}{MASK}"))
+                .into_owned();
+        }
         for lit in &self.literals {
             if out.contains(lit.as_str()) {
                 out = out.replace(lit.as_str(), MASK);
@@ -69,6 +76,18 @@ impl Redactor {
         }
         out
     }
+}
+
+/// Cheap pre-check for the key-value rule: `pas`(sword/swd) or `pwd`, any case.
+fn might_hold_kv_password(text: &str) -> bool {
+    text.as_bytes().windows(3).any(|w| {
+        let w = [
+            w[0].to_ascii_lowercase(),
+            w[1].to_ascii_lowercase(),
+            w[2].to_ascii_lowercase(),
+        ];
+        &w == b"pas" || &w == b"pwd"
+    })
 }
 
 /// A value Sling would treat as a connection: a URL with a scheme and host part, or a key-value DSN with a password.

@@ -156,8 +156,9 @@ fn truncate(s: &mut String, max: usize) {
     }
 }
 
-/// Reads `reader` line by line, each line capped at `MAX_LINE_BYTES`, and forwards raw text to `tx`.
-async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<(Pipe, String)>) {
+/// Reads `reader` line by line, each line capped at `MAX_LINE_BYTES`, and forwards raw text to `tx` — every
+/// complete line of one read as one batch, so a burst of output costs one wake-up of the engine, not one per line.
+async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<(Pipe, Vec<String>)>) {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let mut line: Vec<u8> = Vec::with_capacity(256);
     let mut overflow = false;
@@ -165,32 +166,36 @@ async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<(Pip
         if buf.is_empty() {
             break;
         }
-        let (chunk, found_newline) = match buf.iter().position(|b| *b == b'\n') {
-            Some(i) => (&buf[..i], true),
-            None => (buf, false),
-        };
-        let room = MAX_LINE_BYTES.saturating_sub(line.len());
-        if chunk.len() > room {
-            overflow = true;
+        let mut batch = Vec::new();
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let (chunk, found_newline) = match rest.iter().position(|b| *b == b'\n') {
+                Some(i) => (&rest[..i], true),
+                None => (rest, false),
+            };
+            let room = MAX_LINE_BYTES.saturating_sub(line.len());
+            overflow |= chunk.len() > room;
+            line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            rest = &rest[chunk.len() + usize::from(found_newline)..];
+            if found_newline {
+                let mut text = String::from_utf8_lossy(&line).into_owned();
+                if overflow {
+                    text.push_str(" …[line truncated]");
+                }
+                line.clear();
+                overflow = false;
+                batch.push(text);
+            }
         }
-        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        let consumed = chunk.len() + usize::from(found_newline);
+        let consumed = buf.len();
         reader.consume(consumed);
-        if found_newline {
-            let mut text = String::from_utf8_lossy(&line).into_owned();
-            if overflow {
-                text.push_str(" …[line truncated]");
-            }
-            line.clear();
-            overflow = false;
-            if tx.send((pipe, text)).await.is_err() {
-                return;
-            }
+        if !batch.is_empty() && tx.send((pipe, batch)).await.is_err() {
+            return;
         }
     }
     if !line.is_empty() {
         let _ = tx
-            .send((pipe, String::from_utf8_lossy(&line).into_owned()))
+            .send((pipe, vec![String::from_utf8_lossy(&line).into_owned()]))
             .await;
     }
 }
@@ -296,7 +301,7 @@ pub async fn run_attempt(
     if let Some(pid) = pgid {
         on_event(AttemptEvent::Spawned { pid });
     }
-    let (tx, mut rx) = mpsc::channel::<(Pipe, String)>(1024);
+    let (tx, mut rx) = mpsc::channel::<(Pipe, Vec<String>)>(64);
     if let Some(out) = child.stdout.take() {
         tokio::spawn(pump(out, Pipe::Stdout, tx.clone()));
     }
@@ -330,7 +335,7 @@ pub async fn run_attempt(
         tokio::select! {
             biased;
             msg = rx.recv(), if pipes_open => match msg {
-                Some((pipe, raw)) => handle(raw, pipe, &mut tally, &mut on_event),
+                Some((pipe, batch)) => batch.into_iter().for_each(|raw| handle(raw, pipe, &mut tally, &mut on_event)),
                 None => pipes_open = false,
             },
             status = child.wait() => break status,
@@ -355,7 +360,9 @@ pub async fn run_attempt(
     let drain_until = tokio::time::Instant::now() + Duration::from_secs(2);
     while pipes_open {
         match tokio::time::timeout_at(drain_until, rx.recv()).await {
-            Ok(Some((pipe, raw))) => handle(raw, pipe, &mut tally, &mut on_event),
+            Ok(Some((pipe, batch))) => batch
+                .into_iter()
+                .for_each(|raw| handle(raw, pipe, &mut tally, &mut on_event)),
             _ => pipes_open = false,
         }
     }

@@ -181,28 +181,35 @@ pub fn signal(line: &LogLine) -> Option<Signal> {
     if line.pipe == Pipe::Stderr && m.trim_start().starts_with("fatal:") {
         return Some(Signal::FatalStart);
     }
-    if let Some(c) = ROWS.captures(m) {
-        let rows = c[1].parse().ok()?;
-        return Some(Signal::Rows {
-            rows,
-            object: c[2].to_owned(),
-        });
+    // Cheap prefixes first: almost every line is none of these, and this runs for every line Sling prints.
+    if m.starts_with("inserted ") {
+        if let Some(c) = ROWS.captures(m) {
+            let rows = c[1].parse().ok()?;
+            return Some(Signal::Rows {
+                rows,
+                object: c[2].to_owned(),
+            });
+        }
     }
-    if let Some(c) = STREAM.captures(m) {
-        return Some(Signal::StreamStarted {
-            stream: c[1].trim().to_owned(),
-        });
+    if m.starts_with('[') {
+        if let Some(c) = STREAM.captures(m) {
+            return Some(Signal::StreamStarted {
+                stream: c[1].trim().to_owned(),
+            });
+        }
     }
-    if let Some(c) = SUMMARY.captures(m) {
-        return Some(Signal::Summary {
-            successes: c[1].parse().ok()?,
-            failures: c[2].parse().ok()?,
-        });
-    }
-    if let Some(c) = SINGLE_HEADER.captures(m) {
-        return Some(Signal::StreamStarted {
-            stream: c[1].trim().to_owned(),
-        });
+    if m.starts_with("Sling Replication") {
+        if let Some(c) = SUMMARY.captures(m) {
+            return Some(Signal::Summary {
+                successes: c[1].parse().ok()?,
+                failures: c[2].parse().ok()?,
+            });
+        }
+        if let Some(c) = SINGLE_HEADER.captures(m) {
+            return Some(Signal::StreamStarted {
+                stream: c[1].trim().to_owned(),
+            });
+        }
     }
     if m.starts_with("execution failed") {
         return Some(Signal::StreamFailed);

@@ -52,6 +52,8 @@ pub struct Telemetry {
     meter: Option<SdkMeterProvider>,
     pub health: Arc<ExportHealth>,
     pub config: OtelConfig,
+    /// Flushes the batch output when dropped; kept past `shutdown` so the last lines still print.
+    _stdout: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
 fn is_ours(meta: &Metadata<'_>) -> bool {
@@ -115,6 +117,7 @@ impl Telemetry {
         let health = Arc::new(ExportHealth::default());
         let mut layers: Vec<BoxedLayer> = Vec::new();
         let (mut tracer, mut logger, mut meter) = (None, None, None);
+        let mut stdout_guard = None;
         if !cfg.disabled {
             let res = resource(&cfg, mission_cluster_id);
             let span_exporter = exporter!(SpanExporter, &cfg, cfg.traces_endpoint)
@@ -169,6 +172,13 @@ impl Telemetry {
         }
         match output {
             Output::Stdout { json } => {
+                // Written by a worker thread that batches writes under load: a burst of Sling lines costs a few
+                // syscalls, not one per line. Not lossy: when stdout is slow, the engine waits, as Sling would.
+                let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                    .lossy(false)
+                    .thread_name("stdout")
+                    .finish(std::io::stdout());
+                stdout_guard = Some(guard);
                 let stdout = filter_fn(|m| is_ours(m) && *m.level() <= tracing::Level::INFO);
                 let layer = if json {
                     tracing_subscriber::fmt::layer()
@@ -176,7 +186,7 @@ impl Telemetry {
                         .flatten_event(true)
                         .with_current_span(false)
                         .with_span_list(false)
-                        .with_writer(std::io::stdout)
+                        .with_writer(writer.clone())
                         .with_filter(stdout)
                         .boxed()
                 } else {
@@ -184,7 +194,7 @@ impl Telemetry {
                         .event_format(text_format::TextFormat {
                             ansi: std::io::IsTerminal::is_terminal(&std::io::stdout()),
                         })
-                        .with_writer(std::io::stdout)
+                        .with_writer(writer.clone())
                         .with_filter(stdout)
                         .boxed()
                 };
@@ -208,6 +218,7 @@ impl Telemetry {
             meter,
             health,
             config: cfg,
+            _stdout: stdout_guard,
         })
     }
 
@@ -217,7 +228,7 @@ impl Telemetry {
 
     /// Flushes and stops every provider, in parallel, waiting at most `bound` in all. Returns `false` when the bound
     /// was reached (what was still queued is lost; the sync result is not affected).
-    pub async fn shutdown(self, bound: Duration) -> bool {
+    pub async fn shutdown(&mut self, bound: Duration) -> bool {
         // Plain threads, not spawn_blocking: the runtime would wait for a stuck flush when it is dropped.
         let mut waits = Vec::new();
         let mut spawn = |f: Box<dyn FnOnce() -> bool + Send>| {
@@ -227,13 +238,13 @@ impl Telemetry {
             });
             waits.push(rx);
         };
-        if let Some(t) = self.tracer {
+        if let Some(t) = self.tracer.take() {
             spawn(Box::new(move || t.shutdown_with_timeout(bound).is_ok()));
         }
-        if let Some(l) = self.logger {
+        if let Some(l) = self.logger.take() {
             spawn(Box::new(move || l.shutdown_with_timeout(bound).is_ok()));
         }
-        if let Some(m) = self.meter {
+        if let Some(m) = self.meter.take() {
             spawn(Box::new(move || m.shutdown_with_timeout(bound).is_ok()));
         }
         let all = async {
@@ -243,6 +254,9 @@ impl Telemetry {
             }
             ok
         };
-        tokio::time::timeout(bound, all).await.unwrap_or(false)
+        // Keep a little of the bound for printing the verdict and leaving the process.
+        tokio::time::timeout(bound.saturating_sub(Duration::from_millis(100)), all)
+            .await
+            .unwrap_or(false)
     }
 }
