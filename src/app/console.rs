@@ -55,7 +55,6 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
     // telemetry installed tui-logger's tracing layer; its buffer needs the mover thread started here.
     tui_logger::init_logger(tui_logger::LevelFilter::Info)
         .map_err(|e| anyhow!("cannot start the console's log buffer: {e}"))?;
-    tui_logger::set_default_level(tui_logger::LevelFilter::Info);
 
     let ConsoleContext {
         engine,
@@ -77,6 +76,8 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
+    let mut serve_done = false;
+    let mut failure = None;
     loop {
         tokio::select! {
             biased;
@@ -85,6 +86,7 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
                 model.quit = true;
             }
             done = &mut serve, if model.stopping => {
+                serve_done = true;
                 if let Err(e) = done {
                     tracing::error!(target: "sync", "the engine task ended abnormally: {e}");
                 }
@@ -105,6 +107,10 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
                     model.quit = true;
                 }
             },
+            // Before engine events, so a flood of log lines cannot starve the countdown and health refresh.
+            _ = tick.tick() => {
+                model.health = Some(health.snapshot());
+            }
             Some(ev) = events.recv() => {
                 fold(&mut model, ev);
                 for _ in 0..EVENT_BATCH {
@@ -113,9 +119,6 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
                         None => break,
                     }
                 }
-            }
-            _ = tick.tick() => {
-                model.health = Some(health.snapshot());
             }
         }
         model::tick(&mut model, chrono::Utc::now());
@@ -127,11 +130,23 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
             cmd_tx = None;
             engine_stop.cancel();
         }
-        term.draw(&mut model)?;
+        if let Err(e) = term.draw(&mut model) {
+            failure = Some(e);
+            break;
+        }
     }
     keys.stop().await;
     drop(term);
-    Ok(shutdown.exit_code().unwrap_or(0))
+    if !serve_done {
+        // Only after a drawing failure: the runs are still cancelled and awaited, so Sling stops cleanly.
+        drop(cmd_tx);
+        engine_stop.cancel();
+        let _ = serve.await;
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(shutdown.exit_code().unwrap_or(0)),
+    }
 }
 
 fn fold(model: &mut Model, ev: SyncEvent) {

@@ -3,11 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use ratatui::layout::Rect;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::format::{ago, short_id, thousands};
+use super::format::{ago, clean, short_id, thousands};
 use super::theme::Theme;
 use super::{focused, pane, styled};
 use crate::ui::model::{Activity, Model, Pane, PipelineView};
@@ -24,7 +25,11 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, now: DateTime<Utc>, 
         );
         return;
     };
-    let lines = lines(p, now, theme);
+    let width = usize::from(area.width.saturating_sub(2));
+    let lines: Vec<Line> = fields(p, now, theme)
+        .into_iter()
+        .flat_map(|(label, text, style)| wrap_field(label, &clean(&text), style, width, theme))
+        .collect();
     let inner_rows = area.height.saturating_sub(2);
     let max_scroll = u16::try_from(lines.len())
         .unwrap_or(u16::MAX)
@@ -33,26 +38,70 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, now: DateTime<Utc>, 
     frame.render_widget(
         Paragraph::new(lines)
             .block(block)
-            .wrap(Wrap { trim: false })
             .scroll((model.detail_scroll.min(max_scroll), 0)),
         area,
     );
 }
 
-fn label<'a>(text: &str, theme: &Theme) -> Span<'a> {
-    styled(format!("{text:<LABEL_W$}"), theme.bold())
+/// Text rows the selected pipeline's detail needs at this inner width. Times do not change the count much, so any
+/// fixed `now` will do for sizing.
+pub fn rows(model: &Model, width: usize) -> u16 {
+    let Some(p) = model.selected_pipeline() else {
+        return 1;
+    };
+    let theme = Theme::new(true);
+    let n: usize = fields(p, model.now, &theme)
+        .into_iter()
+        .map(|(label, text, style)| wrap_field(label, &clean(&text), style, width, &theme).len())
+        .sum();
+    u16::try_from(n).unwrap_or(u16::MAX)
 }
 
-fn lines<'a>(p: &PipelineView, now: DateTime<Utc>, theme: &Theme) -> Vec<Line<'a>> {
-    let mut out = vec![
-        Line::from(vec![
-            label("source", theme),
-            Span::raw(p.info.source.clone()),
-        ]),
-        Line::from(vec![
-            label("→ target", theme),
-            Span::raw(p.info.target.clone()),
-        ]),
+/// One labelled field, wrapped by hand so continuation lines stay indented under the value.
+fn wrap_field<'a>(
+    label: &str,
+    text: &str,
+    style: Style,
+    width: usize,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
+    let room = width.saturating_sub(LABEL_W).max(10);
+    let mut out = Vec::new();
+    let mut rest: Vec<char> = text.chars().collect();
+    loop {
+        let cut = if rest.len() <= room {
+            rest.len()
+        } else {
+            // Break after the last space that fits, else mid-word (URLs and paths have no spaces).
+            rest[..room]
+                .iter()
+                .rposition(|c| *c == ' ')
+                .filter(|&i| i > 0)
+                .map_or(room, |i| i + 1)
+        };
+        let chunk: String = rest.drain(..cut).collect();
+        let first = out.is_empty();
+        out.push(Line::from(vec![
+            styled(
+                format!("{:<LABEL_W$}", if first { label } else { "" }),
+                theme.bold(),
+            ),
+            styled(chunk.trim_end().to_string(), style),
+        ]));
+        if rest.is_empty() {
+            break;
+        }
+    }
+    out
+}
+
+type Field = (&'static str, String, Style);
+
+fn fields(p: &PipelineView, now: DateTime<Utc>, theme: &Theme) -> Vec<Field> {
+    let plain = theme.base();
+    let mut out: Vec<Field> = vec![
+        ("source", p.info.source.clone(), plain),
+        ("→ target", p.info.target.clone(), plain),
     ];
     let run = match (&p.activity, &p.last) {
         (Activity::Active(r), _) => format!(
@@ -73,24 +122,18 @@ fn lines<'a>(p: &PipelineView, now: DateTime<Utc>, theme: &Theme) -> Vec<Line<'a
         ),
         (Activity::Idle, None) => "not run yet".into(),
     };
-    out.push(Line::from(vec![label("mode", theme), Span::raw(run)]));
-    out.push(Line::from(vec![
-        label("state", theme),
-        Span::raw(p.info.state_path.clone()),
-    ]));
+    out.push(("mode", run, plain));
+    out.push(("state", p.info.state_path.clone(), plain));
     let error = match (&p.activity, &p.last) {
         (Activity::Active(r), _) => r.error.clone(),
         (Activity::Idle, Some(r)) => r.error.clone(),
         _ => None,
     }
     .or_else(|| p.info.problem.clone());
-    out.push(Line::from(vec![
-        label("error", theme),
-        match error {
-            Some(e) => styled(e, theme.error()),
-            None => Span::raw("-"),
-        },
-    ]));
+    out.push(match error {
+        Some(e) => ("error", e, theme.error()),
+        None => ("error", "-".into(), plain),
+    });
     out.extend(streams(p, theme));
     let checks = match (&p.activity, &p.last) {
         (Activity::Active(r), _) => r.checks.as_slice(),
@@ -98,27 +141,27 @@ fn lines<'a>(p: &PipelineView, now: DateTime<Utc>, theme: &Theme) -> Vec<Line<'a
         _ => &[],
     };
     for (i, c) in checks.iter().enumerate() {
-        let verdict = match (c.ok, c.warning) {
-            (true, false) => styled("ok", theme.ok()),
-            (true, true) => styled("warning", theme.bold()),
-            (false, _) => styled("FAILED", theme.error()),
+        let (verdict, style) = match (c.ok, c.warning) {
+            (true, false) => ("ok", theme.ok()),
+            (true, true) => ("warning", theme.bold()),
+            (false, _) => ("FAILED", theme.error()),
         };
-        out.push(Line::from(vec![
-            label(if i == 0 { "checks" } else { "" }, theme),
-            verdict,
-            Span::raw(format!(" {}: {}", c.name, c.detail)),
-        ]));
+        out.push((
+            if i == 0 { "checks" } else { "" },
+            format!("{verdict} {}: {}", c.name, c.detail),
+            style,
+        ));
     }
     out
 }
 
-fn streams<'a>(p: &PipelineView, theme: &Theme) -> Vec<Line<'a>> {
+/// One line per stream: name, rows of the current (or last) run, and Sling's mode for it.
+fn streams(p: &PipelineView, theme: &Theme) -> Vec<Field> {
     let counts = match (&p.activity, &p.last) {
         (Activity::Active(r), _) => Some(&r.streams),
         (Activity::Idle, Some(r)) => Some(&r.streams),
         _ => None,
     };
-    let rows = |name: &str| counts.and_then(|c| c.get(name)).copied();
     let mut names: Vec<(String, Option<String>)> = p
         .info
         .streams
@@ -134,7 +177,7 @@ fn streams<'a>(p: &PipelineView, theme: &Theme) -> Vec<Line<'a>> {
         }
     }
     if names.is_empty() {
-        return vec![Line::from(vec![label("streams", theme), Span::raw("-")])];
+        return vec![("streams", "-".into(), theme.base())];
     }
     let width = names
         .iter()
@@ -145,14 +188,18 @@ fn streams<'a>(p: &PipelineView, theme: &Theme) -> Vec<Line<'a>> {
         .iter()
         .enumerate()
         .map(|(i, (name, mode))| {
-            let count = rows(name).map_or_else(|| "-".into(), |n| format!("{} rows", thousands(n)));
-            let mode = mode.as_deref().map(|m| format!(" {m}")).unwrap_or_default();
-            Line::from(vec![
-                label(if i == 0 { "streams" } else { "" }, theme),
-                Span::raw(format!("{name:<width$}  ")),
-                styled(format!("{count:>12}"), theme.bold()),
-                styled(mode, theme.dim()),
-            ])
+            let rows = counts
+                .and_then(|c| c.get(name))
+                .map_or_else(|| "-".into(), |n| format!("{} rows", thousands(*n)));
+            let mode = mode
+                .as_deref()
+                .map(|m| format!("  {m}"))
+                .unwrap_or_default();
+            (
+                if i == 0 { "streams" } else { "" },
+                format!("{name:<width$} {rows:>14}{mode}"),
+                theme.base(),
+            )
         })
         .collect()
 }

@@ -5,6 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
+use super::format::clean;
 use super::styled;
 use super::theme::Theme;
 use crate::ui::input::scope;
@@ -26,7 +27,7 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
         spans.push(Span::raw(format!("{}█ ", model.filter)));
     } else if let Some(m) = &model.message {
         let style = if m.error { theme.error() } else { theme.bold() };
-        spans.push(styled(format!(" {} ", m.text), style));
+        spans.push(styled(format!(" {} ", clean(&m.text)), style));
         spans.push(styled("│", theme.dim()));
     }
     let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();

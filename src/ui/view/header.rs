@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::format::{ago, short_id};
+use super::format::{ago, clean, short_id};
 use super::styled;
 use super::theme::Theme;
 use crate::sync::event::Status;
@@ -87,7 +87,7 @@ fn telemetry<'a>(model: &Model, now: DateTime<Utc>, theme: &Theme) -> Vec<Span<'
                 ),
             ];
             if let Some(e) = error {
-                spans.push(Span::raw(format!(": {e}")));
+                spans.push(Span::raw(format!(": {}", clean(&e))));
             }
             spans
         }

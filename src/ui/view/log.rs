@@ -8,7 +8,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 use tui_logger::TuiLoggerWidget;
 
-use super::format::thousands;
+use super::format::{clean, thousands};
 use super::theme::Theme;
 use super::{focused, pane, styled};
 use crate::sync::sling_log::Level;
@@ -65,7 +65,7 @@ fn tag(level: Level) -> &'static str {
 
 fn line<'a>(e: &LogEntry, theme: &Theme) -> Line<'a> {
     if e.marker {
-        return Line::from(styled(e.text.clone(), theme.marker()));
+        return Line::from(styled(clean(&e.text), theme.marker()));
     }
     Line::from(vec![
         styled(
@@ -74,7 +74,7 @@ fn line<'a>(e: &LogEntry, theme: &Theme) -> Line<'a> {
         ),
         styled(tag(e.level), theme.level(e.level)),
         Span::raw(" "),
-        styled(e.text.clone(), theme.level(e.level)),
+        styled(clean(&e.text), theme.level(e.level)),
     ])
 }
 

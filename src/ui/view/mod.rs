@@ -53,9 +53,12 @@ pub fn layout(area: Rect, model: &Model) -> Option<Areas> {
     let [table, rest] =
         Layout::vertical([Constraint::Length(table_height), Constraint::Fill(1)]).areas(body);
     let [detail, log] = if area.width >= WIDE {
-        Layout::horizontal([Constraint::Percentage(40), Constraint::Fill(1)]).areas(rest)
+        Layout::horizontal([Constraint::Percentage(45), Constraint::Fill(1)]).areas(rest)
     } else {
-        Layout::vertical([Constraint::Length(DETAIL_HEIGHT), Constraint::Fill(1)]).areas(rest)
+        // Stacked: the detail grows with its content (streams, checks) up to half of what is left.
+        let wanted = detail::rows(model, inner_width(rest)).saturating_add(2);
+        let height = wanted.clamp(DETAIL_HEIGHT, (rest.height / 2).max(DETAIL_HEIGHT));
+        Layout::vertical([Constraint::Length(height), Constraint::Fill(1)]).areas(rest)
     };
     Some(Areas {
         header,
@@ -64,6 +67,10 @@ pub fn layout(area: Rect, model: &Model) -> Option<Areas> {
         log,
         footer,
     })
+}
+
+fn inner_width(area: Rect) -> usize {
+    usize::from(area.width.saturating_sub(2))
 }
 
 /// Text rows of the log pane for a terminal of this size (the model keeps it for paging).

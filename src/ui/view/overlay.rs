@@ -129,7 +129,11 @@ pub fn confirm(frame: &mut Frame, area: Rect, what: &Confirm, yes: bool, theme: 
     );
     // Long targets wrap: size the dialog for the wrapped text so the buttons are never cut off.
     let inner = usize::from(area.width.min(DIALOG_W).saturating_sub(2)).max(1);
-    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    // Word wrapping can need a row more than the character count says.
+    let rows: usize = lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner) + usize::from(l.width() > inner))
+        .sum();
     let rect = centered(area, DIALOG_W, u16::try_from(rows + 2).unwrap_or(u16::MAX));
     let block = Block::bordered()
         .border_style(theme.bold())

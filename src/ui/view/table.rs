@@ -15,7 +15,7 @@ use crate::ui::model::{Activity, Model, Pane, PipelineView};
 const STATUS_W: u16 = 10;
 const LAST_W: u16 = 8;
 const ROWS_W: u16 = 11;
-const DURATION_W: u16 = 7;
+const DURATION_W: u16 = 8;
 const ATTEMPT_W: u16 = 7;
 /// Borders and the highlight symbol.
 const CHROME_W: u16 = 4;
@@ -51,7 +51,7 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, now: DateTime<Utc>, 
         Cell::from("STATUS"),
         Cell::from("LAST RUN"),
         right("ROWS".into()),
-        right("TIME".into()),
+        right("DURATION".into()),
         right("ATTEMPT".into()),
         Cell::from("NEXT"),
     ])

@@ -1,0 +1,505 @@
+//! Console model and key handling on synthetic engine events and keys: no terminal, no engine, no clock.
+
+#[path = "console_fixture.rs"]
+mod fixture;
+
+use crossterm::event::KeyCode;
+use fixture::*;
+use sling_sync_wrapper::sync::event::{Command, JobReport, Mode, Status, SyncEvent};
+use sling_sync_wrapper::sync::sling_log::Level;
+use sling_sync_wrapper::ui::keys::{self, Scope, KEYS};
+use sling_sync_wrapper::ui::logbuf::LOG_CAPACITY;
+use sling_sync_wrapper::ui::model::{self, Activity, Confirm, Overlay, Pane, Shown};
+
+#[test]
+fn history_gives_every_pipeline_its_last_known_state() {
+    let m = model();
+    let shown: Vec<Shown> = m.pipelines.iter().map(|p| p.shown()).collect();
+    assert_eq!(
+        shown,
+        [
+            Shown::Never,
+            Shown::Done(Status::Success),
+            Shown::Done(Status::Failed)
+        ]
+    );
+    assert_eq!(m.last_job.as_deref(), Some(JOB_OLD));
+    assert_eq!(m.current_job(), Some((JOB_OLD, false)));
+}
+
+#[test]
+fn r_and_enter_run_the_selected_pipeline_incrementally_once() {
+    let mut m = model();
+    select(&mut m, "orders");
+    let cmds = press(&mut m, key('r'));
+    assert_eq!(
+        cmds,
+        [Command::Run {
+            pipelines: vec!["orders".into()],
+            mode: Mode::Incremental
+        }]
+    );
+    assert_eq!(
+        m.selected_pipeline().map(|p| p.shown()),
+        Some(Shown::Queued)
+    );
+    // A second press before the engine answers must not ask for the same run again.
+    assert!(press(&mut m, code(KeyCode::Enter)).is_empty());
+    assert!(m.message.as_ref().is_some_and(|msg| msg.error));
+
+    select(&mut m, "inventory");
+    assert_eq!(
+        press(&mut m, code(KeyCode::Enter)),
+        [Command::Run {
+            pipelines: vec!["inventory".into()],
+            mode: Mode::Incremental
+        }]
+    );
+}
+
+#[test]
+fn n_validates_without_asking() {
+    let mut m = model();
+    select(&mut m, "products");
+    assert_eq!(
+        press(&mut m, key('n')),
+        [Command::Run {
+            pipelines: vec!["products".into()],
+            mode: Mode::Noop
+        }]
+    );
+    assert!(m.overlay.is_none());
+}
+
+#[test]
+fn backfill_asks_first_and_defaults_to_no() {
+    let mut m = model();
+    select(&mut m, "orders");
+    assert!(press(&mut m, key('b')).is_empty(), "b alone must not run");
+    match &m.overlay {
+        Some(Overlay::Confirm {
+            what: Confirm::Backfill { pipeline, target },
+            yes,
+        }) => {
+            assert_eq!(pipeline, "orders");
+            assert!(target.starts_with("COMMAND"), "{target}");
+            assert!(!yes, "the highlighted button starts on No");
+        }
+        other => panic!("expected the backfill dialog, got {other:?}"),
+    }
+    // Enter presses the highlighted button: No.
+    assert!(press(&mut m, code(KeyCode::Enter)).is_empty());
+    assert!(m.overlay.is_none());
+    assert_eq!(
+        m.selected_pipeline().map(|p| p.shown()),
+        Some(Shown::Done(Status::Success))
+    );
+}
+
+#[test]
+fn esc_closes_the_dialog_without_confirming() {
+    let mut m = model();
+    select(&mut m, "orders");
+    press(&mut m, key('b'));
+    // Even with Yes highlighted, Esc backs out.
+    press(&mut m, code(KeyCode::Right));
+    assert!(matches!(
+        m.overlay,
+        Some(Overlay::Confirm { yes: true, .. })
+    ));
+    assert!(press(&mut m, code(KeyCode::Esc)).is_empty());
+    assert!(m.overlay.is_none());
+    assert!(!m.quit);
+    // `n` backs out too, and unrelated keys do nothing while the dialog is open.
+    press(&mut m, key('b'));
+    assert!(press(&mut m, key('r')).is_empty());
+    assert!(press(&mut m, key('q')).is_empty());
+    assert!(m.overlay.is_some() && !m.quit);
+    assert!(press(&mut m, key('n')).is_empty());
+    assert!(m.overlay.is_none());
+}
+
+#[test]
+fn y_confirms_the_backfill() {
+    let mut m = model();
+    select(&mut m, "orders");
+    press(&mut m, key('b'));
+    assert_eq!(
+        press(&mut m, key('y')),
+        [Command::Run {
+            pipelines: vec!["orders".into()],
+            mode: Mode::Backfill
+        }]
+    );
+    assert!(m.overlay.is_none());
+    assert!(matches!(
+        m.selected_pipeline().map(|p| &p.activity),
+        Some(Activity::Queued {
+            mode: Mode::Backfill,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn enter_on_yes_confirms() {
+    let mut m = model();
+    select(&mut m, "inventory");
+    press(&mut m, key('b'));
+    press(&mut m, code(KeyCode::Left));
+    assert_eq!(
+        press(&mut m, code(KeyCode::Enter)),
+        [Command::Run {
+            pipelines: vec!["inventory".into()],
+            mode: Mode::Backfill
+        }]
+    );
+}
+
+#[test]
+fn c_cancels_the_selected_run_after_confirmation() {
+    let mut m = model();
+    started(&mut m, "orders", Mode::Incremental);
+    select(&mut m, "orders");
+    assert!(press(&mut m, key('c')).is_empty());
+    assert!(matches!(
+        &m.overlay,
+        Some(Overlay::Confirm { what: Confirm::Cancel { pipeline }, yes: false }) if pipeline == "orders"
+    ));
+    assert_eq!(
+        press(&mut m, key('y')),
+        [Command::Cancel {
+            pipeline: "orders".into()
+        }]
+    );
+    assert_eq!(
+        m.selected_pipeline().map(|p| p.shown()),
+        Some(Shown::Cancelling)
+    );
+}
+
+#[test]
+fn c_on_an_idle_pipeline_only_says_so() {
+    let mut m = model();
+    select(&mut m, "orders");
+    assert!(press(&mut m, key('c')).is_empty());
+    assert!(m.overlay.is_none());
+    let msg = m.message.as_ref().expect("a message");
+    assert!(msg.text.contains("not running"), "{}", msg.text);
+}
+
+#[test]
+fn q_quits_at_once_when_nothing_runs() {
+    let mut m = model();
+    assert!(press(&mut m, key('q')).is_empty());
+    assert!(m.quit);
+
+    let mut m = model();
+    press(&mut m, ctrl_c());
+    assert!(m.quit, "Ctrl-C arrives as a key in raw mode and quits");
+}
+
+#[test]
+fn quit_asks_first_when_runs_are_active_and_then_cancels_them() {
+    let mut m = model();
+    started(&mut m, "products", Mode::Incremental);
+    assert!(press(&mut m, key('q')).is_empty());
+    assert!(!m.quit);
+    assert!(matches!(
+        m.overlay,
+        Some(Overlay::Confirm {
+            what: Confirm::Quit { active: 1 },
+            yes: false
+        })
+    ));
+    press(&mut m, code(KeyCode::Esc));
+    assert!(!m.quit && m.overlay.is_none(), "Esc never quits");
+
+    press(&mut m, ctrl_c());
+    assert!(!m.quit, "Ctrl-C asks too");
+    assert_eq!(press(&mut m, key('y')), [Command::CancelAll]);
+    assert!(m.quit);
+}
+
+#[test]
+fn esc_outside_a_dialog_does_nothing() {
+    let mut m = model();
+    let before = m.clone();
+    assert!(press(&mut m, code(KeyCode::Esc)).is_empty());
+    assert_eq!(m, before);
+}
+
+#[test]
+fn a_runs_every_pipeline_not_already_busy() {
+    let mut m = model();
+    started(&mut m, "orders", Mode::Incremental);
+    assert_eq!(
+        press(&mut m, key('a')),
+        [Command::Run {
+            pipelines: vec!["inventory".into(), "products".into()],
+            mode: Mode::Incremental
+        }]
+    );
+    assert!(press(&mut m, key('a')).is_empty());
+}
+
+#[test]
+fn help_opens_with_question_mark_and_esc_closes_it() {
+    let mut m = model();
+    press(&mut m, key('?'));
+    assert!(matches!(m.overlay, Some(Overlay::Help { .. })));
+    press(&mut m, key('j'));
+    assert!(matches!(m.overlay, Some(Overlay::Help { scroll: 1 })));
+    press(&mut m, code(KeyCode::Esc));
+    assert!(m.overlay.is_none() && !m.quit);
+}
+
+#[test]
+fn navigation_moves_and_jumps() {
+    let mut m = model();
+    press(&mut m, key('j'));
+    assert_eq!(m.selected, 1);
+    press(&mut m, code(KeyCode::Down));
+    press(&mut m, code(KeyCode::Down));
+    assert_eq!(m.selected, 2, "stops at the last row");
+    press(&mut m, key('g'));
+    assert_eq!(m.selected, 0);
+    press(&mut m, key('G'));
+    assert_eq!(m.selected, 2);
+    press(&mut m, key('k'));
+    assert_eq!(m.selected, 1);
+    press(&mut m, code(KeyCode::Tab));
+    assert_eq!(m.focus, Pane::Detail);
+    press(&mut m, code(KeyCode::Tab));
+    assert_eq!(m.focus, Pane::Log);
+    press(&mut m, code(KeyCode::BackTab));
+    assert_eq!(m.focus, Pane::Detail);
+}
+
+#[test]
+fn filter_narrows_the_list_and_esc_clears_it() {
+    let mut m = model();
+    select(&mut m, "products");
+    press(&mut m, key('/'));
+    for c in "prod".chars() {
+        press(&mut m, key(c));
+    }
+    assert_eq!(m.filter, "prod");
+    assert_eq!(m.visible().len(), 1);
+    assert_eq!(m.selected_pipeline().map(|p| p.name()), Some("products"));
+    // Letters are text in the prompt, not commands.
+    assert!(press(&mut m, key('q')).is_empty() && !m.quit);
+    press(&mut m, code(KeyCode::Backspace));
+    press(&mut m, code(KeyCode::Enter));
+    assert!(!m.filter_editing);
+    assert_eq!(m.filter, "prod");
+    press(&mut m, key('/'));
+    press(&mut m, code(KeyCode::Esc));
+    assert!(m.filter.is_empty() && !m.filter_editing);
+    assert_eq!(m.visible().len(), 3);
+    assert_eq!(m.selected_pipeline().map(|p| p.name()), Some("products"));
+}
+
+#[test]
+fn live_rows_then_the_report_from_pipeline_finished() {
+    let mut m = model();
+    started(&mut m, "orders", Mode::Incremental);
+    for (stream, rows, total) in [("main.orders", 3, 3), ("main.customers", 2, 5)] {
+        model::apply(
+            &mut m,
+            SyncEvent::Rows {
+                pipeline: "orders".into(),
+                attempt: 1,
+                stream: stream.into(),
+                rows,
+                total,
+            },
+        );
+    }
+    let run = m.pipeline("orders").and_then(|p| p.run()).expect("running");
+    assert_eq!(run.rows, 5);
+    assert_eq!(run.streams.get("main.customers"), Some(&2));
+
+    let mut r = report("orders", Status::Success, 5, &[("main.orders", 3)], 0, None);
+    r.sync_job_id = JOB_NEW.into();
+    model::apply(&mut m, SyncEvent::PipelineFinished { report: r.clone() });
+    let p = m.pipeline("orders").expect("orders");
+    assert_eq!(p.activity, Activity::Idle);
+    assert_eq!(p.last.as_ref(), Some(&r));
+    model::apply(
+        &mut m,
+        SyncEvent::JobFinished {
+            report: JobReport {
+                sync_job_id: JOB_NEW.into(),
+                mode: Mode::Incremental,
+                status: Status::Success,
+                rows: 5,
+                duration_seconds: 1.0,
+                pipelines: vec![r],
+            },
+        },
+    );
+    assert!(m.active_jobs.is_empty());
+    assert_eq!(m.last_job.as_deref(), Some(JOB_NEW));
+}
+
+#[test]
+fn a_pipeline_cancelled_before_it_started_leaves_the_queue() {
+    let mut m = model();
+    model::apply(
+        &mut m,
+        SyncEvent::JobStarted {
+            sync_job_id: JOB_NEW.into(),
+            mode: Mode::Incremental,
+            pipelines: vec!["inventory".into(), "orders".into()],
+        },
+    );
+    assert_eq!(m.pipeline("orders").map(|p| p.shown()), Some(Shown::Queued));
+    let mut r = report(
+        "orders",
+        Status::Cancelled,
+        0,
+        &[],
+        0,
+        Some("cancelled before it started"),
+    );
+    r.sync_job_id = JOB_NEW.into();
+    model::apply(
+        &mut m,
+        SyncEvent::JobFinished {
+            report: JobReport {
+                sync_job_id: JOB_NEW.into(),
+                mode: Mode::Incremental,
+                status: Status::Cancelled,
+                rows: 0,
+                duration_seconds: 0.0,
+                pipelines: vec![r],
+            },
+        },
+    );
+    assert_eq!(
+        m.pipeline("orders").map(|p| p.shown()),
+        Some(Shown::Done(Status::Cancelled))
+    );
+}
+
+#[test]
+fn countdown_runs_from_the_deadline_and_a_fixed_now() {
+    let mut m = model();
+    started(&mut m, "orders", Mode::Incremental);
+    retry_in(&mut m, "orders", 7);
+    assert_eq!(
+        m.pipeline("orders").map(|p| p.shown()),
+        Some(Shown::Retrying)
+    );
+    assert!(text(&render(&m, 100, 30, t0())).contains("retry 2/3 in 7s"));
+    let later = t0() + chrono::Duration::milliseconds(5_500);
+    assert!(text(&render(&m, 100, 30, later)).contains("retry 2/3 in 2s"));
+    assert!(text(&render(&m, 100, 30, t0() + secs(8))).contains("retry 2/3 now"));
+    // The next attempt clears the countdown.
+    model::apply(
+        &mut m,
+        SyncEvent::AttemptStarted {
+            pipeline: "orders".into(),
+            attempt: 2,
+            max_attempts: 3,
+            pid: Some(1),
+        },
+    );
+    assert_eq!(
+        m.pipeline("orders").map(|p| p.shown()),
+        Some(Shown::Running)
+    );
+    assert!(!text(&render(&m, 100, 30, t0() + secs(8))).contains("retry 2/3"));
+}
+
+#[test]
+fn tick_expires_the_message() {
+    let mut m = model();
+    press(&mut m, key('c'));
+    assert!(m.message.is_some());
+    model::tick(&mut m, t0() + secs(2));
+    assert!(m.message.is_some());
+    model::tick(&mut m, t0() + secs(6));
+    assert!(m.message.is_none());
+}
+
+#[test]
+fn log_buffer_is_bounded_and_counts_every_drop() {
+    let mut m = model();
+    started(&mut m, "orders", Mode::Incremental);
+    let before = m.pipeline("orders").map_or(0, |p| p.log.len());
+    for i in 0..LOG_CAPACITY + 100 {
+        log(&mut m, "orders", Level::Info, &format!("line {i}"));
+    }
+    let p = m.pipeline("orders").expect("orders");
+    assert_eq!(p.log.len(), LOG_CAPACITY);
+    assert_eq!(p.log.dropped, (before + 100) as u64);
+    model::apply(
+        &mut m,
+        SyncEvent::LinesDropped {
+            pipeline: "orders".into(),
+            count: 7,
+        },
+    );
+    let dropped = m.pipeline("orders").map_or(0, |p| p.log.dropped);
+    assert_eq!(dropped, (before + 107) as u64);
+    select(&mut m, "orders");
+    let screen = text(&render(&m, 100, 30, t0()));
+    assert!(
+        screen.contains(&format!("dropped {dropped} lines")),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("line {}", LOG_CAPACITY + 99)),
+        "follows the tail"
+    );
+}
+
+#[test]
+fn log_pane_scrolls_back_and_follows_again() {
+    let mut m = model();
+    select(&mut m, "orders");
+    for i in 0..50 {
+        log(&mut m, "orders", Level::Info, &format!("line {i}"));
+    }
+    m.log_rows = 10;
+    m.focus = Pane::Log;
+    press(&mut m, key('k'));
+    press(&mut m, code(KeyCode::PageUp));
+    let p = m.pipeline("orders").expect("orders");
+    assert_eq!(p.log.scroll(), 11);
+    // New lines do not move a scrolled-back view.
+    log(&mut m, "orders", Level::Warn, "new");
+    assert_eq!(m.pipeline("orders").map(|p| p.log.scroll()), Some(12));
+    press(&mut m, key('g'));
+    let screen = text(&render(&m, 100, 30, t0()));
+    assert!(screen.contains("line 0"), "{screen}");
+    press(&mut m, key('G'));
+    assert!(m.pipeline("orders").is_some_and(|p| p.log.following()));
+}
+
+#[test]
+fn the_key_list_has_no_clashes_and_feeds_hints_and_help() {
+    for scope in [Scope::Main, Scope::Dialog, Scope::Help, Scope::Filter] {
+        let keys: Vec<_> = KEYS
+            .iter()
+            .filter(|b| b.scope == scope)
+            .flat_map(|b| b.keys.iter())
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            assert!(
+                !keys[i + 1..].contains(k),
+                "{k:?} is bound twice in {scope:?}"
+            );
+        }
+    }
+    // Every main action key the brief names is in the list that the help and the hint bar are built from.
+    let help: Vec<(&str, &str)> = keys::help(Scope::Main).collect();
+    for label in [
+        "r Enter", "n", "b", "a", "c", "/", "?", "q ^C", "Tab", "S-Tab", "g Home", "G End",
+    ] {
+        assert!(help.iter().any(|(l, _)| *l == label), "help lacks {label}");
+    }
+    assert!(keys::hints(Scope::Dialog).any(|(l, w)| l == "y" && w == "yes"));
+}

@@ -1,0 +1,305 @@
+//! The console end to end: the real binary in a real terminal emulator (tmux, 100x30, NO_COLOR) running the real
+//! Sling 1.4.11 against the SQLite demo (`scripts/demo.sh`'s databases and `pipelines/`). Keys go in with
+//! `send-keys`; the screen comes back with `capture-pane`, polled until the expected text shows.
+//!
+//! Needs tmux and sqlite3: skipped with a message when either is missing, except in CI (`CI=true`), where it must run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const WRAPPER: &str = env!("CARGO_BIN_EXE_sling-sync-wrapper");
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// The pinned Sling, installed by the project's script (a no-op when already present); it prints the binary path.
+fn sling_bin() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("bash")
+        .arg(root.join("scripts/install-sling.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run scripts/install-sling.sh");
+    assert!(out.status.success(), "scripts/install-sling.sh failed");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+fn sqlite(db: &Path, sql: &str) -> String {
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("run sqlite3");
+    assert!(
+        out.status.success(),
+        "sqlite3 {}: {}",
+        db.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn count(db: &Path, table: &str) -> Option<u64> {
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg(format!("select count(*) from {table}"))
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// A tmux server on a private socket; killed on drop, whatever happened.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        Self {
+            socket: format!("sling-console-e2e-{}-{nanos}", std::process::id()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            // Inside an outer tmux, $TMUX would make the private server refuse a nested session.
+            .env_remove("TMUX")
+            .output()
+            .expect("run tmux")
+    }
+
+    fn send(&self, keys: &str) {
+        let out = self.run(&["send-keys", "-t", "console", keys]);
+        assert!(
+            out.status.success(),
+            "send-keys {keys}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "console"]).stdout)
+            .into_owned()
+    }
+
+    /// Polls the screen until `pred` holds; panics with the last screen and the console's stderr otherwise.
+    fn wait(&self, what: &str, world: &World, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if pred(&screen) {
+                return screen;
+            }
+            if start.elapsed() > TIMEOUT {
+                panic!(
+                    "timed out waiting for {what}; screen:\n{screen}\nstderr:\n{}",
+                    world.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+        // tmux leaves the socket file behind when the server exits with its last session.
+        let dir =
+            std::env::var_os("TMUX_TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+        // Our uid, as the owner of our own /proc entry (Linux, like the pinned Sling).
+        if let Ok(meta) = std::fs::metadata("/proc/self") {
+            let uid = std::os::unix::fs::MetadataExt::uid(&meta);
+            let _ = std::fs::remove_file(dir.join(format!("tmux-{uid}")).join(&self.socket));
+        }
+    }
+}
+
+/// The demo world of `scripts/demo.sh`, in a temporary directory.
+struct World {
+    dir: tempfile::TempDir,
+    command: PathBuf,
+}
+
+impl World {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let pipelines = dir.path().join("pipelines");
+        std::fs::create_dir_all(&pipelines).expect("mkdir pipelines");
+        std::fs::create_dir_all(dir.path().join("home")).expect("mkdir home");
+        for p in ["orders.yaml", "inventory.yaml"] {
+            std::fs::copy(root.join("pipelines").join(p), pipelines.join(p))
+                .expect("copy pipeline");
+        }
+        sqlite(
+            &dir.path().join("mission.db"),
+            "create table orders (id integer primary key, customer_id integer, amount real, updated_at text);
+             create table customers (id integer primary key, name text, updated_at text);
+             create table products (id integer primary key, sku text, price real);
+             insert into customers values (1, 'Ada', '2026-01-01 08:00:00'), (2, 'Grace', '2026-01-01 09:00:00');
+             insert into orders values (1, 1, 19.90, '2026-01-02 10:00:00'), (2, 2, 5.00, '2026-01-02 11:00:00'),
+                                       (3, 1, 42.00, '2026-01-03 12:00:00');
+             insert into products values (1, 'SKU-1', 9.5), (2, 'SKU-2', 12.0);",
+        );
+        let command = dir.path().join("command.db");
+        Self { dir, command }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The console under `sh`, which records its exit code in a file when it ends.
+    fn script(&self, sling: &Path) -> PathBuf {
+        let d = self.dir.path().display();
+        let script = format!(
+            "export NO_COLOR=1 MISSION_CLUSTER_ID=demo-mission OTEL_SDK_DISABLED=true HOME='{d}/home' \\
+               DEMO_MISSION='sqlite://{d}/mission.db' DEMO_COMMAND='sqlite://{d}/command.db'
+             '{WRAPPER}' --pipeline-dir '{d}/pipelines' --state-path '{d}/state' --sling-bin '{}' 2>'{d}/stderr.txt'
+             echo \"EXIT=$?\" > '{d}/exit.txt'\n",
+            sling.display()
+        );
+        let path = self.path("console.sh");
+        std::fs::write(&path, script).expect("write script");
+        path
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.path("stderr.txt")).unwrap_or_default()
+    }
+}
+
+fn row<'a>(screen: &'a str, pipeline: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| {
+            l.strip_prefix('│')
+                .is_some_and(|rest| rest.trim_start_matches(['>', ' ']).starts_with(pipeline))
+        })
+        .unwrap_or("")
+}
+
+#[test]
+fn console_runs_backfills_and_quits_against_the_sqlite_demo() {
+    for tool in ["tmux", "sqlite3"] {
+        if !have(tool) {
+            assert!(
+                !in_ci(),
+                "{tool} is required in CI for the console end-to-end test"
+            );
+            eprintln!("skipping: {tool} is not installed (set CI=true to make this a failure)");
+            return;
+        }
+    }
+    let sling = sling_bin();
+    let world = World::new();
+    let script = world.script(&sling);
+    let tmux = Tmux::new();
+    let out = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "console",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &format!("sh '{}'", script.display()),
+    ]);
+    assert!(
+        out.status.success(),
+        "tmux new-session: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Both demo pipelines are listed, never run yet.
+    tmux.wait("both pipelines", &world, |s| {
+        row(s, "inventory").contains("never run") && row(s, "orders").contains("never run")
+    });
+
+    // `a` runs all; the rows appear in the table: orders copies 3 orders + 2 customers, inventory 2 products.
+    tmux.send("a");
+    let screen = tmux.wait("both runs to succeed", &world, |s| {
+        row(s, "inventory").contains("success") && row(s, "orders").contains("success")
+    });
+    assert!(row(&screen, "orders").contains(" 5 "), "{screen}");
+    assert!(row(&screen, "inventory").contains(" 2 "), "{screen}");
+    assert_eq!(count(&world.command, "orders"), Some(3));
+    assert_eq!(count(&world.command, "products"), Some(2));
+    tmux.send("j");
+    tmux.wait("the orders detail with per-stream rows", &world, |s| {
+        s.contains("main.orders") && s.contains("3 rows") && s.contains("main.customers")
+    });
+
+    // `?` opens the help overlay built from the key list; Esc closes it and does nothing else.
+    tmux.send("?");
+    tmux.wait("the help overlay", &world, |s| {
+        s.contains("Pipelines and panes") && s.contains("backfill: the target is fully reloaded")
+    });
+    tmux.send("Escape");
+    tmux.wait("the help to close", &world, |s| {
+        !s.contains("Pipelines and panes") && s.contains("Sling log")
+    });
+
+    // Rows lost on the command side come back with a confirmed backfill of inventory (the products pipeline).
+    sqlite(&world.command, "delete from products");
+    assert_eq!(count(&world.command, "products"), Some(0));
+    tmux.send("g");
+    tmux.send("b");
+    tmux.wait("the backfill dialog", &world, |s| {
+        s.contains("Backfill inventory?") && s.contains("fully reloaded") && s.contains("[ No ]")
+    });
+    tmux.send("y");
+    let start = Instant::now();
+    while count(&world.command, "products") != Some(2) {
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "backfill did not restore products; screen:\n{}\nstderr:\n{}",
+            tmux.screen(),
+            world.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    tmux.wait("the backfill to finish", &world, |s| {
+        row(s, "inventory").contains("success") && s.contains("backfill (last run)")
+    });
+
+    // No runs are active, so `q` quits without asking, and the process exits 0.
+    tmux.send("q");
+    let exit = world.path("exit.txt");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&exit).is_ok_and(|s| s.contains("EXIT=")) {
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "the console did not exit after q; screen:\n{}\nstderr:\n{}",
+            tmux.screen(),
+            world.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let code = std::fs::read_to_string(&exit).unwrap_or_default();
+    assert_eq!(code.trim(), "EXIT=0", "stderr:\n{}", world.stderr());
+    // The runs went through the engine: the history journal has the two runs and the backfill.
+    let journal = std::fs::read_to_string(world.path("state/history.jsonl")).unwrap_or_default();
+    assert_eq!(journal.lines().count(), 3, "{journal}");
+    assert!(journal.contains("\"mode\":\"backfill\""), "{journal}");
+}
