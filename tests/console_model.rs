@@ -179,6 +179,31 @@ fn c_cancels_the_selected_run_after_confirmation() {
 }
 
 #[test]
+fn c_cancels_a_pipeline_queued_in_a_job_before_it_starts() {
+    let mut m = model();
+    model::apply(
+        &mut m,
+        SyncEvent::JobStarted {
+            sync_job_id: JOB_NEW.into(),
+            mode: Mode::Incremental,
+            pipelines: vec!["inventory".into(), "orders".into()],
+        },
+    );
+    select(&mut m, "orders");
+    assert!(press(&mut m, key('c')).is_empty());
+    assert!(matches!(
+        &m.overlay,
+        Some(Overlay::Confirm { what: Confirm::Cancel { pipeline }, yes: false }) if pipeline == "orders"
+    ));
+    assert_eq!(
+        press(&mut m, key('y')),
+        [Command::Cancel {
+            pipeline: "orders".into()
+        }]
+    );
+}
+
+#[test]
 fn c_on_an_idle_pipeline_only_says_so() {
     let mut m = model();
     select(&mut m, "orders");

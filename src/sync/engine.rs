@@ -180,6 +180,20 @@ impl Engine {
             otel.status_code = Empty,
             otel.status_description = Empty,
         );
+        // Every pipeline of the job gets its cancel token before anyone hears of the job, so a queued one can be
+        // cancelled too.
+        let tokens: Vec<CancellationToken> = {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            job.pipelines
+                .iter()
+                .map(|p| {
+                    running
+                        .entry(p.name.clone())
+                        .or_insert_with(|| cancel.child_token())
+                        .clone()
+                })
+                .collect()
+        };
         sink.send(SyncEvent::JobStarted {
             sync_job_id: job.sync_job_id.clone(),
             mode: job.mode,
@@ -195,12 +209,19 @@ impl Engine {
                 connections: Default::default(),
             };
             let mut reports = Vec::with_capacity(job.pipelines.len());
-            for p in &job.pipelines {
-                let r = if cancel.is_cancelled() {
-                    self.cancelled_before_start(&job, p)
+            for (p, token) in job.pipelines.iter().zip(tokens) {
+                let r = if token.is_cancelled() {
+                    let r = self.cancelled_before_start(&job, p);
+                    self.record(&r);
+                    sink.send(SyncEvent::PipelineFinished { report: r.clone() });
+                    r
                 } else {
-                    self.run_pipeline(&job, p, &noop, sink, &cancel).await
+                    self.run_pipeline(&job, p, &noop, sink, token).await
                 };
+                self.running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&p.name);
                 reports.push(r);
             }
             let status =
@@ -352,7 +373,7 @@ impl Engine {
         p: &Pipeline,
         noop: &NoopShared,
         sink: &EventSink,
-        job_cancel: &CancellationToken,
+        cancel: CancellationToken,
     ) -> PipelineReport {
         let span = tracing::info_span!(
             "sync.pipeline",
@@ -367,19 +388,10 @@ impl Engine {
             otel.status_code = Empty,
             otel.status_description = Empty,
         );
-        let cancel = job_cancel.child_token();
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(p.name.clone(), cancel.clone());
         let report = self
             .run_pipeline_inner(job, p, noop, sink, &cancel)
             .instrument(span.clone())
             .await;
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&p.name);
 
         span.record("status", report.status.as_str());
         span.record("rows_synced", report.rows as i64);

@@ -272,9 +272,17 @@ fn ask_cancel(model: &mut Model) {
                 yes: false,
             })
         }
-        // The engine cancels running pipelines by name; a queued one has nothing to stop yet.
-        Activity::Queued { .. } => model.warn(format!(
-            "{name} is queued; cancel it once it runs, or quit to cancel everything"
+        // Once the engine has taken it into a job it can be cancelled before it starts.
+        Activity::Queued {
+            job_id: Some(_), ..
+        } => {
+            model.overlay = Some(Overlay::Confirm {
+                what: Confirm::Cancel { pipeline: name },
+                yes: false,
+            })
+        }
+        Activity::Queued { job_id: None, .. } => model.warn(format!(
+            "{name} is being handed to the engine; try again in a moment"
         )),
         Activity::Idle => model.warn(format!("{name} is not running")),
     }
@@ -329,6 +337,9 @@ fn dialog(model: &mut Model, what: Confirm, yes: bool, action: Action) -> Vec<Co
         Confirm::Cancel { pipeline } => {
             match model.pipeline_mut(&pipeline).map(|p| &mut p.activity) {
                 Some(Activity::Active(run)) => run.cancel_requested = true,
+                Some(Activity::Queued {
+                    job_id: Some(_), ..
+                }) => {}
                 _ => {
                     model.say(format!("{pipeline} already finished"));
                     return Vec::new();
