@@ -289,8 +289,13 @@ def write_report(path, r, sling, quick):
         "`sling --version` and one `sling conns test` per connection (each Sling start costs about 0.3 s).",
         "",
     ]
+    # Everything from the history marker on is kept by hand across runs.
+    marker = "<!-- history: kept by scripts/bench.py -->"
+    tail = ""
+    if path.exists() and marker in path.read_text():
+        tail = path.read_text()[path.read_text().index(marker):]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
+    path.write_text("\n".join(lines) + ("\n" + tail if tail else ""))
     print(f"wrote {path}")
 
 
