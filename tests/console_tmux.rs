@@ -8,12 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const WRAPPER: &str = env!("CARGO_BIN_EXE_sling-sync-wrapper");
-const TIMEOUT: Duration = Duration::from_secs(60);
+mod common;
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
+use common::{in_ci, sling_bin, sqlite, WRAPPER};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn have(tool: &str) -> bool {
     Command::new(tool)
@@ -22,33 +21,6 @@ fn have(tool: &str) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok()
-}
-
-/// The pinned Sling, installed by the project's script (a no-op when already present); it prints the binary path.
-fn sling_bin() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("bash")
-        .arg(root.join("scripts/install-sling.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/install-sling.sh");
-    assert!(out.status.success(), "scripts/install-sling.sh failed");
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
-fn sqlite(db: &Path, sql: &str) -> String {
-    let out = Command::new("sqlite3")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("run sqlite3");
-    assert!(
-        out.status.success(),
-        "sqlite3 {}: {}",
-        db.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn count(db: &Path, table: &str) -> Option<u64> {

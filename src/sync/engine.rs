@@ -234,22 +234,18 @@ impl Engine {
                 };
             let rows = reports.iter().map(|r| r.rows).sum();
             let duration_seconds = started.elapsed().as_secs_f64();
-            let span = Span::current();
-            span.record("status", status.as_str());
-            span.record("rows_synced", rows as i64);
-            span.record("duration_seconds", duration_seconds);
-            if status != Status::Success {
-                let failed: Vec<&str> = reports
-                    .iter()
-                    .filter(|r| r.status != Status::Success)
-                    .map(|r| r.pipeline.as_str())
-                    .collect();
-                span.record("otel.status_code", "ERROR");
-                span.record(
-                    "otel.status_description",
-                    format!("{status}: {}", failed.join(", ")),
-                );
-            }
+            let failed: Vec<&str> = reports
+                .iter()
+                .filter(|r| r.status != Status::Success)
+                .map(|r| r.pipeline.as_str())
+                .collect();
+            record_outcome(
+                &Span::current(),
+                status,
+                rows,
+                Some(duration_seconds),
+                &format!("{status}: {}", failed.join(", ")),
+            );
             tracing::info!(
                 target: "sync",
                 sync_job_id = %job.sync_job_id,
@@ -431,20 +427,14 @@ impl Engine {
             .instrument(span.clone())
             .await;
 
-        span.record("status", report.status.as_str());
-        span.record("rows_synced", report.rows as i64);
-        span.record("duration_seconds", report.duration_seconds);
+        record_outcome(
+            &span,
+            report.status,
+            report.rows,
+            Some(report.duration_seconds),
+            report.error.as_deref().unwrap_or(report.status.as_str()),
+        );
         span.record("attempts", i64::from(report.attempts));
-        if report.status != Status::Success {
-            span.record("otel.status_code", "ERROR");
-            span.record(
-                "otel.status_description",
-                report
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| report.status.as_str().to_string()),
-            );
-        }
         span.in_scope(|| {
             tracing::info!(
                 target: "sync",
@@ -692,16 +682,14 @@ impl Engine {
         if let Some(code) = run.exit_code() {
             span.record("exit_code", i64::from(code));
         }
-        span.record("status", status.as_str());
-        span.record("rows_synced", run.rows as i64);
+        record_outcome(
+            &span,
+            status,
+            run.rows,
+            None,
+            reason.as_deref().unwrap_or_default(),
+        );
         span.record("sling_log_lines", run.lines as i64);
-        if status != Status::Success {
-            span.record("otel.status_code", "ERROR");
-            span.record(
-                "otel.status_description",
-                reason.clone().unwrap_or_default(),
-            );
-        }
         AttemptOutcome {
             attempt,
             exit_code: run.exit_code(),
@@ -931,6 +919,25 @@ fn blocking_problem(p: &Pipeline) -> Option<String> {
                 .collect();
             (!errors.is_empty()).then(|| format!("{}: {}", p.path.display(), errors.join("; ")))
         }
+    }
+}
+
+/// The outcome attributes every span of the job carries; a span that did not succeed gets status Error with `reason`.
+fn record_outcome(
+    span: &Span,
+    status: Status,
+    rows: u64,
+    duration_seconds: Option<f64>,
+    reason: &str,
+) {
+    span.record("status", status.as_str());
+    span.record("rows_synced", rows as i64);
+    if let Some(d) = duration_seconds {
+        span.record("duration_seconds", d);
+    }
+    if status != Status::Success {
+        span.record("otel.status_code", "ERROR");
+        span.record("otel.status_description", reason);
     }
 }
 
