@@ -182,6 +182,14 @@ fn http_protobuf_appends_signal_paths_to_the_base() {
                 "OTEL_RESOURCE_ATTRIBUTES",
                 "deployment.environment=ci".into(),
             ),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "x-greptime-db-name=sync_obs".into(),
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "x-greptime-pipeline-name=greptime_trace_v1".into(),
+            ),
         ],
         &["--pipeline", "products"],
     );
@@ -198,6 +206,23 @@ fn http_protobuf_appends_signal_paths_to_the_base() {
             c.paths
         );
     }
+    let header = |path: &str, name: &str| -> Vec<String> {
+        c.http_headers
+            .iter()
+            .filter(|(p, _)| p == path)
+            .flat_map(|(_, hs)| hs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            .collect()
+    };
+    let trace_header = header("/v1/otlp/v1/traces", "x-greptime-pipeline-name");
+    assert!(!trace_header.is_empty() && trace_header.iter().all(|v| v == "greptime_trace_v1"));
+    assert!(
+        header("/v1/otlp/v1/logs", "x-greptime-pipeline-name").is_empty(),
+        "trace header kept off logs"
+    );
+    assert!(
+        !header("/v1/otlp/v1/logs", "x-greptime-db-name").is_empty(),
+        "common header on logs"
+    );
     let spans = c.spans();
     assert_eq!(by_name(&spans, "sync.job").len(), 1);
     assert_eq!(by_name(&spans, "sync.pipeline").len(), 1);

@@ -19,7 +19,11 @@ pub struct OtelConfig {
     pub traces_endpoint: String,
     pub logs_endpoint: String,
     pub metrics_endpoint: String,
-    pub headers: HashMap<String, String>,
+    /// `OTEL_EXPORTER_OTLP_HEADERS` with the signal's own `OTEL_EXPORTER_OTLP_<SIGNAL>_HEADERS` over it, so that e.g.
+    /// GreptimeDB's trace pipeline header goes on traces only.
+    pub traces_headers: HashMap<String, String>,
+    pub logs_headers: HashMap<String, String>,
+    pub metrics_headers: HashMap<String, String>,
     pub timeout: Duration,
     pub service_name: String,
     /// How often metrics are pushed while the process runs (they are always pushed at exit).
@@ -37,13 +41,19 @@ fn with_scheme(endpoint: &str) -> String {
 }
 
 /// `k1=v1,k2=v2` with percent-encoded values, as the OTel spec defines `OTEL_EXPORTER_OTLP_HEADERS`.
-fn parse_headers(text: &str) -> Result<HashMap<String, String>, String> {
+fn parse_headers(var: &str, text: &str) -> Result<HashMap<String, String>, String> {
     let mut out = HashMap::new();
-    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for (i, pair) in text
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
+        // The entry itself is not echoed: header values are often credentials.
         let (k, v) = pair.split_once('=').ok_or_else(|| {
             format!(
-                "OTEL_EXPORTER_OTLP_HEADERS: `{}` is not key=value",
-                pair.split('=').next().unwrap_or(pair)
+                "{var}: entry {} is not key=value (expected k1=v1,k2=v2)",
+                i + 1
             )
         })?;
         out.insert(k.trim().to_ascii_lowercase(), percent_decode(v.trim()));
@@ -111,16 +121,26 @@ impl OtelConfig {
                 format!("OTEL_METRIC_EXPORT_INTERVAL = `{v}` is not valid: expected milliseconds, e.g. 60000")
             })?),
         };
+        let common = get("OTEL_EXPORTER_OTLP_HEADERS")
+            .map(|t| parse_headers("OTEL_EXPORTER_OTLP_HEADERS", t))
+            .transpose()?
+            .unwrap_or_default();
+        let headers = |var: &str| -> Result<HashMap<String, String>, String> {
+            let mut h = common.clone();
+            if let Some(t) = get(var) {
+                h.extend(parse_headers(var, t)?);
+            }
+            Ok(h)
+        };
         Ok(Self {
             disabled,
             protocol,
             traces_endpoint: signal("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "/v1/traces"),
             logs_endpoint: signal("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "/v1/logs"),
             metrics_endpoint: signal("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "/v1/metrics"),
-            headers: get("OTEL_EXPORTER_OTLP_HEADERS")
-                .map(parse_headers)
-                .transpose()?
-                .unwrap_or_default(),
+            traces_headers: headers("OTEL_EXPORTER_OTLP_TRACES_HEADERS")?,
+            logs_headers: headers("OTEL_EXPORTER_OTLP_LOGS_HEADERS")?,
+            metrics_headers: headers("OTEL_EXPORTER_OTLP_METRICS_HEADERS")?,
             timeout,
             service_name: get("OTEL_SERVICE_NAME")
                 .unwrap_or(DEFAULT_SERVICE_NAME)
@@ -184,6 +204,44 @@ mod tests {
     }
 
     #[test]
+    fn per_signal_headers_override_the_common_ones() {
+        let c = cfg(&[
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-greptime-db-name=sync_obs"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "x-greptime-pipeline-name=greptime_trace_v1",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+                "x-greptime-db-name=metrics_db",
+            ),
+        ])
+        .expect("valid");
+        assert_eq!(
+            c.traces_headers
+                .get("x-greptime-pipeline-name")
+                .map(String::as_str),
+            Some("greptime_trace_v1")
+        );
+        assert_eq!(
+            c.traces_headers
+                .get("x-greptime-db-name")
+                .map(String::as_str),
+            Some("sync_obs")
+        );
+        assert!(
+            !c.logs_headers.contains_key("x-greptime-pipeline-name"),
+            "trace header stays off logs"
+        );
+        assert_eq!(
+            c.metrics_headers
+                .get("x-greptime-db-name")
+                .map(String::as_str),
+            Some("metrics_db")
+        );
+    }
+
+    #[test]
     fn headers_are_decoded_and_bad_values_named() {
         let c = cfg(&[(
             "OTEL_EXPORTER_OTLP_HEADERS",
@@ -191,16 +249,24 @@ mod tests {
         )])
         .expect("valid");
         assert_eq!(
-            c.headers.get("x-greptime-db-name").map(String::as_str),
+            c.traces_headers
+                .get("x-greptime-db-name")
+                .map(String::as_str),
             Some("sync_obs")
         );
         assert_eq!(
-            c.headers.get("authorization").map(String::as_str),
+            c.logs_headers.get("authorization").map(String::as_str),
             Some("Basic abc")
         );
-        assert!(cfg(&[("OTEL_EXPORTER_OTLP_HEADERS", "novalue")])
-            .expect_err("bad")
-            .contains("OTEL_EXPORTER_OTLP_HEADERS"));
+        let err = cfg(&[("OTEL_EXPORTER_OTLP_HEADERS", "ok=1,Basic c2VjcmV0")]).expect_err("bad");
+        assert!(
+            err.contains("OTEL_EXPORTER_OTLP_HEADERS") && err.contains("entry 2"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("c2VjcmV0"),
+            "a malformed header value is not echoed: {err}"
+        );
         assert!(cfg(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")])
             .expect_err("bad")
             .contains("http/json"));

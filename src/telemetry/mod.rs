@@ -8,6 +8,7 @@ pub mod config;
 pub mod health;
 pub mod text_format;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,9 +77,9 @@ fn resource(cfg: &OtelConfig, mission_cluster_id: &str) -> Resource {
         .build()
 }
 
-fn tonic_metadata(cfg: &OtelConfig) -> tonic::metadata::MetadataMap {
+fn tonic_metadata(headers: &HashMap<String, String>) -> tonic::metadata::MetadataMap {
     let mut map = tonic::metadata::MetadataMap::new();
-    for (k, v) in &cfg.headers {
+    for (k, v) in headers {
         if let (Ok(k), Ok(v)) = (
             k.parse::<tonic::metadata::MetadataKey<tonic::metadata::Ascii>>(),
             v.parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>(),
@@ -90,21 +91,21 @@ fn tonic_metadata(cfg: &OtelConfig) -> tonic::metadata::MetadataMap {
 }
 
 macro_rules! exporter {
-    ($kind:ident, $cfg:expr, $endpoint:expr) => {{
+    ($kind:ident, $cfg:expr, $endpoint:expr, $headers:expr) => {{
         let cfg: &OtelConfig = $cfg;
         match cfg.protocol {
             Protocol::Grpc => opentelemetry_otlp::$kind::builder()
                 .with_tonic()
                 .with_endpoint($endpoint.clone())
                 .with_timeout(cfg.timeout)
-                .with_metadata(tonic_metadata(cfg))
+                .with_metadata(tonic_metadata(&$headers))
                 .build(),
             Protocol::HttpProtobuf => opentelemetry_otlp::$kind::builder()
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                 .with_endpoint($endpoint.clone())
                 .with_timeout(cfg.timeout)
-                .with_headers(cfg.headers.clone())
+                .with_headers($headers.clone())
                 .build(),
         }
     }};
@@ -120,8 +121,9 @@ impl Telemetry {
         let mut stdout_guard = None;
         if !cfg.disabled {
             let res = resource(&cfg, mission_cluster_id);
-            let span_exporter = exporter!(SpanExporter, &cfg, cfg.traces_endpoint)
-                .context("building the OTLP trace exporter")?;
+            let span_exporter =
+                exporter!(SpanExporter, &cfg, cfg.traces_endpoint, cfg.traces_headers)
+                    .context("building the OTLP trace exporter")?;
             let tp = SdkTracerProvider::builder()
                 .with_resource(res.clone())
                 .with_max_events_per_span(MAX_EVENTS_PER_SPAN)
@@ -130,7 +132,7 @@ impl Telemetry {
                     health: health.clone(),
                 })
                 .build();
-            let log_exporter = exporter!(LogExporter, &cfg, cfg.logs_endpoint)
+            let log_exporter = exporter!(LogExporter, &cfg, cfg.logs_endpoint, cfg.logs_headers)
                 .context("building the OTLP log exporter")?;
             let lp = SdkLoggerProvider::builder()
                 .with_resource(res.clone())
@@ -139,8 +141,13 @@ impl Telemetry {
                     health: health.clone(),
                 })
                 .build();
-            let metric_exporter = exporter!(MetricExporter, &cfg, cfg.metrics_endpoint)
-                .context("building the OTLP metric exporter")?;
+            let metric_exporter = exporter!(
+                MetricExporter,
+                &cfg,
+                cfg.metrics_endpoint,
+                cfg.metrics_headers
+            )
+            .context("building the OTLP metric exporter")?;
             let reader = PeriodicReader::builder(health::Tracked {
                 inner: metric_exporter,
                 health: health.clone(),

@@ -34,6 +34,8 @@ pub struct Captured {
     pub metrics: Vec<ExportMetricsServiceRequest>,
     /// HTTP request paths, to check the per-signal paths.
     pub paths: Vec<String>,
+    /// HTTP request path and headers, to check per-signal headers.
+    pub http_headers: Vec<(String, Vec<(String, String)>)>,
 }
 
 impl Captured {
@@ -212,11 +214,17 @@ impl Receiver {
             async fn handle(
                 State(sink): State<Sink>,
                 uri: axum::http::Uri,
+                headers: axum::http::HeaderMap,
                 body: Bytes,
             ) -> Vec<u8> {
                 let path = uri.path().to_string();
                 let mut c = sink.0.lock().expect("lock");
                 c.paths.push(path.clone());
+                let hs = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+                    .collect();
+                c.http_headers.push((path.clone(), hs));
                 if path.ends_with("/v1/traces") {
                     if let Ok(r) = ExportTraceServiceRequest::decode(body) {
                         c.traces.push(r);
