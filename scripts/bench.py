@@ -244,7 +244,7 @@ def main():
         results = {
             "sqlite": bench_sqlite(sling, tmp, rows_sqlite, 2 if q else 5),
             "postgres": bench_postgres(sling, tmp, rows_pg, 1 if q else 3),
-            "logs": bench_log_heavy(tmp, lines, 2 if q else 5),
+            "logs": bench_log_heavy(tmp, lines, 2 if q else 9),
             "spawn": bench_spawn_latency(tmp, 5 if q else 20),
             "noop": bench_noop(sling, tmp, 50 if q else 500, 1 if q else 3),
             "collector": bench_unreachable_collector(sling, tmp, 1 if q else 3),

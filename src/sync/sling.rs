@@ -19,6 +19,9 @@ use super::sling_log::{self, LogLine, Pipe, Signal};
 
 /// Longest line kept; the rest of a longer line is dropped (Sling can print multi-kilobyte SQL on errors).
 const MAX_LINE_BYTES: usize = 16 * 1024;
+/// A read with fewer lines than this is followed by `COALESCE_PAUSE` before the next read.
+const COALESCE_BELOW_LINES: usize = 64;
+const COALESCE_PAUSE: Duration = Duration::from_millis(2);
 /// How many error lines are kept for the failure reason.
 const ERROR_TAIL: usize = 40;
 
@@ -189,8 +192,15 @@ async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<(Pip
         }
         let consumed = buf.len();
         reader.consume(consumed);
+        let small = batch.len() < COALESCE_BELOW_LINES;
         if !batch.is_empty() && tx.send((pipe, batch)).await.is_err() {
             return;
+        }
+        // A chatty child writes one line per write(2); reading each as it comes costs a wake-up per line. A short
+        // pause after a small read lets lines pile up in the pipe, so a flood is read in large batches. Logs are
+        // not latency-critical; 2 ms is invisible to an operator and far below the pipe's 64 KiB of room.
+        if small {
+            tokio::time::sleep(COALESCE_PAUSE).await;
         }
     }
     if !line.is_empty() {
