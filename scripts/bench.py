@@ -242,8 +242,8 @@ def main():
         (tmp / "home").mkdir()
         rows_sqlite, rows_pg, lines = (20_000, 50_000, 10_000) if q else (200_000, 1_000_000, 100_000)
         results = {
-            "sqlite": bench_sqlite(sling, tmp, rows_sqlite, 2 if q else 5),
-            "postgres": bench_postgres(sling, tmp, rows_pg, 1 if q else 3),
+            "sqlite": bench_sqlite(sling, tmp, rows_sqlite, 2 if q else 9),
+            "postgres": bench_postgres(sling, tmp, rows_pg, 1 if q else 5),
             "logs": bench_log_heavy(tmp, lines, 2 if q else 9),
             "spawn": bench_spawn_latency(tmp, 5 if q else 20),
             "noop": bench_noop(sling, tmp, 50 if q else 500, 1 if q else 3),
