@@ -7,7 +7,12 @@ use std::time::{Duration, Instant};
 
 use common::otlp::{self, double_attr, int_attr, str_attr, Receiver};
 use common::{count, World};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
+use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, Metric};
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
+use sling_sync_wrapper::sync::metrics::{spec, DURATION_BOUNDARIES};
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -147,11 +152,12 @@ fn grpc_one_trace_per_job_with_the_documented_shape() {
 
     let metrics = c.metric_names();
     for m in [
-        "sync_jobs",
-        "sync_pipeline_runs",
-        "sync_rows",
-        "sync_pipeline_duration_seconds",
-        "sync_job_duration_seconds",
+        "sync.jobs",
+        "sync.pipeline.runs",
+        "sync.rows",
+        "sync.pipeline.duration",
+        "sync.job.duration",
+        "sync.pipeline.last_success_timestamp",
     ] {
         assert!(
             metrics.iter().any(|n| n == m),
@@ -292,7 +298,7 @@ fn a_retried_pipeline_has_one_attempt_span_per_attempt_and_errors_carry_the_reas
         .find(|e| e.name.starts_with("retry scheduled"))
         .expect("retry event on the pipeline span");
     assert!(double_attr(&retry.attributes, "delay_seconds").is_some_and(|d| d > 0.0));
-    assert!(c.metric_names().iter().any(|n| n == "sync_retries"));
+    assert!(c.metric_names().iter().any(|n| n == "sync.retries"));
 }
 
 #[test]
@@ -466,7 +472,261 @@ fn sigterm_mid_run_closes_and_exports_spans_as_cancelled() {
         Some("cancelled")
     );
     assert!(
-        c.metric_names().iter().any(|n| n == "sync_pipeline_runs"),
+        c.metric_names().iter().any(|n| n == "sync.pipeline.runs"),
         "metrics flushed at exit"
+    );
+}
+
+/// Every exported data point of one metric as (attributes, value), whatever its number type.
+fn gauge_points(metrics: &[Metric], name: &str) -> Vec<(Vec<KeyValue>, f64)> {
+    metrics
+        .iter()
+        .filter(|m| m.name == name)
+        .flat_map(|m| match &m.data {
+            Some(Data::Gauge(g)) => g.data_points.clone(),
+            other => panic!("{name} is not a gauge: {other:?}"),
+        })
+        .map(|p| {
+            let v = match p.value {
+                Some(Value::AsDouble(d)) => d,
+                Some(Value::AsInt(i)) => i as f64,
+                None => panic!("{name}: point without a value"),
+            };
+            (p.attributes, v)
+        })
+        .collect()
+}
+
+fn gauge_of(metrics: &[Metric], name: &str, pipeline: &str) -> f64 {
+    let points: Vec<f64> = gauge_points(metrics, name)
+        .into_iter()
+        .filter(|(a, _)| str_attr(a, "pipeline").as_deref() == Some(pipeline))
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(points.len(), 1, "{name} for {pipeline}: {points:?}");
+    points[0]
+}
+
+fn finished_at_seconds(record: &serde_json::Value) -> f64 {
+    let text = record["finished_at"].as_str().expect("finished_at");
+    chrono::DateTime::parse_from_rfc3339(text)
+        .expect("RFC 3339")
+        .timestamp_millis() as f64
+        / 1000.0
+}
+
+#[test]
+fn metrics_carry_units_duration_buckets_delta_counters_and_batch_job_gauges() {
+    let w = World::new();
+    let first = Receiver::grpc();
+    let run = run_with(
+        &w,
+        &[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://{}", first.addr),
+        )],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    let orders_success = finished_at_seconds(&w.last_record("orders"));
+
+    // The second job: orders fails (its source table is gone), products succeeds.
+    common::sqlite(&w.mission, "drop table orders");
+    let rx = Receiver::grpc();
+    let run = run_with(
+        &w,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{}", rx.addr)),
+            ("SYNC_MAX_RETRIES", "0".into()),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    assert_eq!(w.last_record("orders")["status"], "failed");
+    let products = w.last_record("products");
+    assert_eq!(products["status"], "success");
+    let metrics = rx.captured().metrics();
+
+    // Units on every instrument; the ones the dashboards' names depend on, spelled out.
+    for m in &metrics {
+        let spec = spec(&m.name).unwrap_or_else(|| panic!("{} has no spec", m.name));
+        assert_eq!(m.unit, spec.unit, "{}", m.name);
+        assert!(
+            !m.unit.is_empty() && !m.description.is_empty(),
+            "{}",
+            m.name
+        );
+    }
+    let unit = |name: &str| {
+        metrics
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("{name} not exported"))
+            .unit
+            .clone()
+    };
+    assert_eq!(unit("sync.pipeline.duration"), "s");
+    assert_eq!(unit("sync.job.duration"), "s");
+    assert_eq!(unit("sync.rows"), "{row}");
+    assert_eq!(unit("sync.pipeline.runs"), "{run}");
+    assert_eq!(unit("sync.pipeline.last_success_timestamp"), "s");
+
+    // Histograms: boundaries from sub-second to an hour, delta like the counters.
+    for name in ["sync.pipeline.duration", "sync.job.duration"] {
+        let m = metrics.iter().find(|m| m.name == name).expect("histogram");
+        let Some(Data::Histogram(h)) = &m.data else {
+            panic!("{name} is not a histogram")
+        };
+        assert_eq!(
+            h.aggregation_temporality,
+            AggregationTemporality::Delta as i32
+        );
+        for p in &h.data_points {
+            assert_eq!(p.explicit_bounds, DURATION_BOUNDARIES, "{name}");
+            assert!(p.explicit_bounds[0] < 1.0 && p.explicit_bounds.last() == Some(&3600.0));
+            assert_eq!(p.bucket_counts.len(), p.explicit_bounds.len() + 1);
+        }
+    }
+    let runs = metrics
+        .iter()
+        .find(|m| m.name == "sync.pipeline.runs")
+        .expect("runs");
+    let Some(Data::Sum(sum)) = &runs.data else {
+        panic!("sync.pipeline.runs is not a sum")
+    };
+    assert!(sum.is_monotonic);
+    assert_eq!(
+        sum.aggregation_temporality,
+        AggregationTemporality::Delta as i32
+    );
+    let counted: i64 = sum
+        .data_points
+        .iter()
+        .map(|p| match p.value {
+            Some(Value::AsInt(i)) => i,
+            ref other => panic!("run count {other:?}"),
+        })
+        .sum();
+    assert_eq!(counted, 2, "the two runs of this job: {sum:?}");
+
+    // The batch-job gauges: the failed pipeline still reports its last success, from the journal.
+    let last_success = "sync.pipeline.last_success_timestamp";
+    assert!(
+        (gauge_of(&metrics, last_success, "orders") - orders_success).abs() < 0.002,
+        "orders: {} vs the first job's {orders_success}",
+        gauge_of(&metrics, last_success, "orders")
+    );
+    assert!(
+        (gauge_of(&metrics, last_success, "products") - finished_at_seconds(&products)).abs()
+            < 0.002
+    );
+    assert_eq!(
+        gauge_of(&metrics, "sync.pipeline.last_run_status", "orders"),
+        0.0
+    );
+    assert_eq!(
+        gauge_of(&metrics, "sync.pipeline.last_run_status", "products"),
+        1.0
+    );
+    assert_eq!(
+        gauge_of(&metrics, "sync.pipeline.last_run_rows", "products"),
+        products["rows"].as_f64().expect("rows")
+    );
+    assert!(products["rows"].as_u64() > Some(0));
+    assert!(
+        (gauge_of(&metrics, "sync.pipeline.last_run_duration", "products")
+            - products["duration_seconds"].as_f64().expect("duration"))
+        .abs()
+            < 1e-9
+    );
+    // Every point names its mission cluster: GreptimeDB does not keep that resource attribute as a label.
+    for m in &metrics {
+        let attrs: Vec<Vec<KeyValue>> = match &m.data {
+            Some(Data::Gauge(g)) => g.data_points.iter().map(|p| p.attributes.clone()).collect(),
+            Some(Data::Sum(s)) => s.data_points.iter().map(|p| p.attributes.clone()).collect(),
+            Some(Data::Histogram(h)) => {
+                h.data_points.iter().map(|p| p.attributes.clone()).collect()
+            }
+            other => panic!("{}: unexpected data {other:?}", m.name),
+        };
+        for a in attrs {
+            assert_eq!(
+                str_attr(&a, "mission_cluster_id").as_deref(),
+                Some("test-mission"),
+                "{}",
+                m.name
+            );
+        }
+    }
+}
+
+#[test]
+fn a_pipeline_that_never_succeeded_reports_last_success_zero() {
+    let w = World::new();
+    common::sqlite(&w.mission, "drop table products");
+    let rx = Receiver::grpc();
+    let run = run_with(
+        &w,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{}", rx.addr)),
+            ("SYNC_MAX_RETRIES", "0".into()),
+        ],
+        &["--pipeline", "products"],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    let metrics = rx.captured().metrics();
+    assert_eq!(
+        gauge_of(&metrics, "sync.pipeline.last_success_timestamp", "products"),
+        0.0
+    );
+    assert_eq!(
+        gauge_of(&metrics, "sync.pipeline.last_run_status", "products"),
+        0.0
+    );
+}
+
+#[test]
+fn temporality_preference_is_honoured_and_a_bad_one_is_a_usage_error() {
+    let w = World::new();
+    let rx = Receiver::grpc();
+    let run = run_with(
+        &w,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{}", rx.addr)),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                "cumulative".into(),
+            ),
+        ],
+        &["--pipeline", "products"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    let metrics = rx.captured().metrics();
+    let rows = metrics
+        .iter()
+        .find(|m| m.name == "sync.rows")
+        .expect("sync.rows");
+    let Some(Data::Sum(sum)) = &rows.data else {
+        panic!("sync.rows is not a sum")
+    };
+    assert_eq!(
+        sum.aggregation_temporality,
+        AggregationTemporality::Cumulative as i32
+    );
+
+    let run = run_with(
+        &w,
+        &[(
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            "sometimes".into(),
+        )],
+        &["--pipeline", "products"],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.explain());
+    assert!(
+        run.stderr
+            .contains("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"),
+        "{}",
+        run.stderr
     );
 }

@@ -209,6 +209,7 @@ impl Engine {
                 }
             };
             let mut reports = Vec::with_capacity(job.pipelines.len());
+            let mut last_success = self.cfg.state.last_successes();
             for (p, token) in job.pipelines.iter().zip(tokens) {
                 let r = if token.is_cancelled() {
                     let r = self.cancelled_before_start(&job, p);
@@ -222,6 +223,7 @@ impl Engine {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&p.name);
+                metrics::pipeline_gauges(&self.cfg.mission_cluster_id, &r, &mut last_success);
                 reports.push(r);
             }
             let status =
@@ -254,7 +256,12 @@ impl Engine {
                 duration_seconds,
                 "job finished"
             );
-            metrics::job_finished(status.as_str(), job.mode.as_str(), duration_seconds);
+            metrics::job_finished(
+                &self.cfg.mission_cluster_id,
+                status.as_str(),
+                job.mode.as_str(),
+                duration_seconds,
+            );
             JobReport {
                 sync_job_id: job.sync_job_id.clone(),
                 mode: job.mode,
@@ -447,6 +454,7 @@ impl Engine {
                 "pipeline finished"
             );
             metrics::pipeline_finished(
+                &self.cfg.mission_cluster_id,
                 &p.name,
                 report.status.as_str(),
                 job.mode.as_str(),
@@ -608,7 +616,7 @@ impl Engine {
                 "retry scheduled in {:.1}s",
                 delay.as_secs_f64()
             );
-            metrics::retry_scheduled(&p.name);
+            metrics::retry_scheduled(&self.cfg.mission_cluster_id, &p.name);
             sink.send(SyncEvent::RetryScheduled {
                 pipeline: p.name.clone(),
                 next_attempt: attempt + 1,

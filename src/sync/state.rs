@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 use thiserror::Error;
 
-use super::event::PipelineReport;
+use super::event::{Mode, PipelineReport, Status};
 
 const JOURNAL: &str = "history.jsonl";
 const LOCK: &str = "run.lock";
@@ -205,6 +205,36 @@ impl StateStore {
         latest.into_values().collect()
     }
 
+    /// When each pipeline last synced successfully (noop runs check, they do not sync), from the rotated journal and
+    /// the current one. Read once per job: the journal can hold megabytes.
+    pub fn last_successes(
+        &self,
+    ) -> std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>> {
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            pipeline: String,
+            mode: Mode,
+            status: Status,
+            finished_at: chrono::DateTime<chrono::Utc>,
+        }
+        let mut out = std::collections::BTreeMap::new();
+        for file in [format!("{JOURNAL}.1"), JOURNAL.to_owned()] {
+            let Ok(text) = fs::read_to_string(self.root.join(file)) else {
+                continue;
+            };
+            let entries = text
+                .lines()
+                .filter(|l| l.contains("\"success\""))
+                .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
+                .filter(|e| e.status == Status::Success && e.mode != Mode::Noop);
+            for e in entries {
+                let newest = out.entry(e.pipeline).or_insert(e.finished_at);
+                *newest = (*newest).max(e.finished_at);
+            }
+        }
+        out
+    }
+
     /// The pipeline's last-run record, if it has one.
     pub fn last_run(&self, pipeline: &str) -> Option<PipelineReport> {
         let text = fs::read_to_string(self.pipeline_dir(pipeline).join(LAST_RUN)).ok()?;
@@ -274,6 +304,49 @@ mod tests {
             .file_name()
             .to_string_lossy()
             .ends_with(".tmp")));
+    }
+
+    #[test]
+    fn last_successes_come_from_both_journals_and_ignore_failures_and_noop() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = StateStore::new(d.path());
+        let at = |secs: i64| chrono::DateTime::from_timestamp(secs, 0).expect("time");
+        let run = |p: &str, mode: Mode, status: Status, secs: i64| PipelineReport {
+            mode,
+            status,
+            finished_at: at(secs),
+            ..report(p, 1)
+        };
+        s.record(&run("a", Mode::Incremental, Status::Success, 100))
+            .expect("record");
+        s.record(&run("b", Mode::Backfill, Status::Success, 150))
+            .expect("record");
+        fs::rename(
+            d.path().join(JOURNAL),
+            d.path().join(format!("{JOURNAL}.1")),
+        )
+        .expect("rotate");
+        s.record(&run("a", Mode::Incremental, Status::Failed, 300))
+            .expect("record");
+        s.record(&run("b", Mode::Incremental, Status::Success, 200))
+            .expect("record");
+        s.record(&run("b", Mode::Noop, Status::Success, 400))
+            .expect("record");
+        s.record(&run("c", Mode::Incremental, Status::Cancelled, 500))
+            .expect("record");
+        fs::write(
+            d.path().join(JOURNAL),
+            fs::read_to_string(d.path().join(JOURNAL)).expect("read") + "not json \"success\"\n",
+        )
+        .expect("append garbage");
+        let last = s.last_successes();
+        assert_eq!(
+            last.get("a"),
+            Some(&at(100)),
+            "a failure keeps the last success"
+        );
+        assert_eq!(last.get("b"), Some(&at(200)), "noop is not a sync");
+        assert_eq!(last.get("c"), None, "never succeeded");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use opentelemetry_sdk::metrics::Temporality;
+
 pub const DEFAULT_ENDPOINT: &str = "http://otel-collector:4317";
 pub const DEFAULT_SERVICE_NAME: &str = "sling-sync-wrapper";
 
@@ -28,6 +30,25 @@ pub struct OtelConfig {
     pub service_name: String,
     /// How often metrics are pushed while the process runs (they are always pushed at exit).
     pub metric_interval: Duration,
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`; delta unless set (see `DEFAULT_TEMPORALITY`).
+    pub metric_temporality: Temporality,
+}
+
+/// Counters and histograms go out as deltas: every CronJob pod is a new process, so a cumulative series starts
+/// over with each pod and `increase()` across pods is wrong, while GreptimeDB (up to 1.2) stores a delta point as
+/// the count of its interval, which `sum_over_time` adds up exactly however many pods and exports there were.
+pub const DEFAULT_TEMPORALITY: Temporality = Temporality::Delta;
+
+fn parse_temporality(v: &str) -> Result<Temporality, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "cumulative" => Ok(Temporality::Cumulative),
+        "delta" => Ok(Temporality::Delta),
+        "lowmemory" => Ok(Temporality::LowMemory),
+        _ => Err(format!(
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE = `{v}` is not valid: expected cumulative, delta or \
+             lowmemory"
+        )),
+    }
 }
 
 /// Accepts the seed's `host:port` as well as a URL.
@@ -146,6 +167,10 @@ impl OtelConfig {
                 .unwrap_or(DEFAULT_SERVICE_NAME)
                 .to_owned(),
             metric_interval,
+            metric_temporality: get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
+                .map(parse_temporality)
+                .transpose()?
+                .unwrap_or(DEFAULT_TEMPORALITY),
         })
     }
 }
@@ -170,6 +195,30 @@ mod tests {
         assert_eq!(c.traces_endpoint, "http://otel-collector:4317");
         assert_eq!(c.service_name, "sling-sync-wrapper");
         assert!(!c.disabled);
+        assert_eq!(c.metric_temporality, Temporality::Delta);
+    }
+
+    #[test]
+    fn temporality_preference_is_honoured_and_bad_values_named() {
+        for (v, t) in [
+            ("cumulative", Temporality::Cumulative),
+            ("Delta", Temporality::Delta),
+            ("lowmemory", Temporality::LowMemory),
+        ] {
+            let c =
+                cfg(&[("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", v)]).expect("valid");
+            assert_eq!(c.metric_temporality, t, "{v}");
+        }
+        let err = cfg(&[(
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            "sometimes",
+        )])
+        .expect_err("bad");
+        assert!(
+            err.contains("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
+                && err.contains("sometimes"),
+            "{err}"
+        );
     }
 
     #[test]

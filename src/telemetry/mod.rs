@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod health;
+pub mod metrics;
 pub mod text_format;
 
 use std::collections::HashMap;
@@ -91,16 +92,18 @@ fn tonic_metadata(headers: &HashMap<String, String>) -> tonic::metadata::Metadat
 }
 
 macro_rules! exporter {
-    ($kind:ident, $cfg:expr, $endpoint:expr, $headers:expr) => {{
+    ($kind:ident, $cfg:expr, $endpoint:expr, $headers:expr $(, $option:ident($value:expr))?) => {{
         let cfg: &OtelConfig = $cfg;
         match cfg.protocol {
             Protocol::Grpc => opentelemetry_otlp::$kind::builder()
+                $(.$option($value))?
                 .with_tonic()
                 .with_endpoint($endpoint.clone())
                 .with_timeout(cfg.timeout)
                 .with_metadata(tonic_metadata(&$headers))
                 .build(),
             Protocol::HttpProtobuf => opentelemetry_otlp::$kind::builder()
+                $(.$option($value))?
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                 .with_endpoint($endpoint.clone())
@@ -145,7 +148,8 @@ impl Telemetry {
                 MetricExporter,
                 &cfg,
                 cfg.metrics_endpoint,
-                cfg.metrics_headers
+                cfg.metrics_headers,
+                with_temporality(cfg.metric_temporality)
             )
             .context("building the OTLP metric exporter")?;
             let reader = PeriodicReader::builder(health::Tracked {
@@ -157,6 +161,7 @@ impl Telemetry {
             let mp = SdkMeterProvider::builder()
                 .with_resource(res)
                 .with_reader(reader)
+                .with_view(metrics::view)
                 .build();
 
             layers.push(

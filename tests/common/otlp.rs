@@ -24,6 +24,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
@@ -61,6 +62,14 @@ impl Captured {
             .flat_map(|r| &r.resource_metrics)
             .flat_map(|rm| &rm.scope_metrics)
             .flat_map(|sm| sm.metrics.iter().map(|m| m.name.clone()))
+            .collect()
+    }
+    pub fn metrics(&self) -> Vec<Metric> {
+        self.metrics
+            .iter()
+            .flat_map(|r| &r.resource_metrics)
+            .flat_map(|rm| &rm.scope_metrics)
+            .flat_map(|sm| sm.metrics.clone())
             .collect()
     }
     pub fn resource_attrs(&self) -> Vec<KeyValue> {
