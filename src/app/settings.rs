@@ -14,6 +14,8 @@ use crate::sync::retry::RetryPolicy;
 
 pub const DEFAULT_PIPELINE_DIR: &str = "/etc/sling/pipelines";
 pub const DEFAULT_STATE_PATH: &str = "/var/lib/sling_state";
+/// A guard against a typo such as 1000: each running pipeline is a Sling process of its own.
+pub const MAX_CONCURRENCY: usize = 64;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SettingsError {
@@ -44,6 +46,10 @@ pub struct Settings {
     pub mode: Mode,
     pub state_path: PathBuf,
     pub retry: RetryPolicy,
+    /// Pipelines of one job running at once (≥ 1).
+    pub concurrency: usize,
+    /// No pipeline starts after this much of the job has passed.
+    pub job_deadline: Option<Duration>,
     pub attempt_timeout: Duration,
     pub cancel_grace: Duration,
     pub sling_bin: PathBuf,
@@ -112,6 +118,41 @@ impl Settings {
                 expected: "a whole number ≥ 0 (retries after the first attempt)".into(),
             })?,
         };
+        let concurrency = match nonempty(&cli.concurrency) {
+            None => 1,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_CONCURRENCY).contains(n))
+                .ok_or_else(|| SettingsError::Invalid {
+                    var: "SYNC_CONCURRENCY",
+                    flag: "concurrency",
+                    value: v.clone(),
+                    expected: format!(
+                        "a whole number from 1 to {MAX_CONCURRENCY} (pipelines running at once)"
+                    ),
+                })?,
+        };
+        let job_deadline = match nonempty(&cli.job_deadline) {
+            None => None,
+            Some(v) => {
+                let d = duration(
+                    "SYNC_JOB_DEADLINE",
+                    "job-deadline",
+                    Some(&v),
+                    Duration::ZERO,
+                )?;
+                if d.is_zero() {
+                    return Err(SettingsError::Invalid {
+                        var: "SYNC_JOB_DEADLINE",
+                        flag: "job-deadline",
+                        value: v,
+                        expected: "a duration above zero, e.g. 4m30s (or empty for none)".into(),
+                    });
+                }
+                Some(d)
+            }
+        };
         let base = duration(
             "SYNC_BACKOFF_BASE",
             "backoff-base",
@@ -167,6 +208,8 @@ impl Settings {
                 max,
                 jitter: 0.2,
             },
+            concurrency,
+            job_deadline,
             attempt_timeout,
             cancel_grace,
             sling_bin: nonempty(&cli.sling_bin)
@@ -206,6 +249,8 @@ mod tests {
         assert_eq!(s.attempt_timeout, Duration::from_secs(1800));
         assert_eq!(s.cancel_grace, Duration::from_secs(10));
         assert_eq!(s.sling_bin, PathBuf::from("sling"));
+        assert_eq!(s.concurrency, 1);
+        assert_eq!(s.job_deadline, None);
         assert_eq!(
             uuid::Uuid::parse_str(&s.sync_job_id).map(|u| u.get_version_num()),
             Ok(4)
@@ -248,6 +293,34 @@ mod tests {
         assert!(e.to_string().contains("SYNC_MODE"), "{e}");
         let e = parse(&["--mission-cluster-id", "m", "--timeout", "0s"]).expect_err("invalid");
         assert!(e.to_string().contains("SLING_TIMEOUT"), "{e}");
+    }
+
+    #[test]
+    fn concurrency_and_deadline_parse_and_bad_values_name_the_variable() {
+        let s = parse(&[
+            "--mission-cluster-id",
+            "m",
+            "--concurrency",
+            "8",
+            "--job-deadline",
+            "4m30s",
+        ])
+        .expect("valid");
+        assert_eq!(s.concurrency, 8);
+        assert_eq!(s.job_deadline, Some(Duration::from_secs(270)));
+        for bad in ["0", "-1", "many", "65"] {
+            let flag = format!("--concurrency={bad}");
+            let e = parse(&["--mission-cluster-id", "m", &flag]).expect_err("invalid");
+            assert!(
+                e.to_string().contains("SYNC_CONCURRENCY") && e.to_string().contains(bad),
+                "{e}"
+            );
+        }
+        for bad in ["soon", "0s"] {
+            let e =
+                parse(&["--mission-cluster-id", "m", "--job-deadline", bad]).expect_err("invalid");
+            assert!(e.to_string().contains("SYNC_JOB_DEADLINE"), "{e}");
+        }
     }
 
     #[test]
