@@ -88,7 +88,7 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
             done = &mut serve, if model.stopping => {
                 serve_done = true;
                 if let Err(e) = done {
-                    tracing::error!(target: "sync", "the engine task ended abnormally: {e}");
+                    tracing::error!(target: crate::sync::spans::SYNC, "the engine task ended abnormally: {e}");
                 }
                 break;
             }

@@ -1,5 +1,7 @@
-//! One attempt: run `sling` as a child in its own process group, read both pipes line by line, count rows, enforce
-//! the timeout and forward cancellation (SIGINT, Sling's clean stop, then SIGKILL of the group after a grace period).
+//! The one way to start Sling: every `sling` process (runs, `conns test`, dry runs, `--version`) goes through
+//! `run_attempt`, as a child in its own process group with the environment of `ChildEnv`. It reads both pipes line by
+//! line, counts rows, enforces the timeout and forwards cancellation (SIGINT, Sling's clean stop, then SIGKILL of the
+//! group after a grace period).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ffi::OsString;
@@ -25,6 +27,42 @@ const COALESCE_PAUSE: Duration = Duration::from_millis(2);
 /// How many error lines are kept for the failure reason.
 const ERROR_TAIL: usize = 40;
 
+/// Environment changes for every Sling child.
+#[derive(Debug, Clone, Default)]
+pub struct ChildEnv {
+    pub set: Vec<(String, String)>,
+    pub remove: Vec<String>,
+}
+
+impl ChildEnv {
+    /// The rules from Sling 1.4.11's observed behaviour: JSON logs on stdout, no phoning home, no `DEBUG` (any value
+    /// turns on debug output that can carry secrets), no `SLING_STATE` (without a Pro token it makes Sling re-read
+    /// whole tables), and no `SLING_TIMEOUT` (ours is a duration, Sling's is minutes; the wrapper enforces it).
+    /// `SQLITE_PATH` points at a local sqlite3 when the user set none, which avoids a download attempt.
+    pub fn for_sling(env: &BTreeMap<String, String>) -> Self {
+        let mut set = vec![
+            ("SLING_LOGGING".to_string(), "JSON".to_string()),
+            ("SLING_DISABLE_TELEMETRY".to_string(), "true".to_string()),
+        ];
+        if !env.contains_key("SQLITE_PATH") {
+            if let Some(p) = find_on_path("sqlite3", env.get("PATH").map(String::as_str)) {
+                set.push(("SQLITE_PATH".to_string(), p.display().to_string()));
+            }
+        }
+        let remove = ["DEBUG", "SLING_STATE", "SLING_TIMEOUT"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        Self { set, remove }
+    }
+}
+
+fn find_on_path(bin: &str, path: Option<&str>) -> Option<PathBuf> {
+    std::env::split_paths(path?)
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+}
+
 /// Everything needed to start one child.
 #[derive(Debug, Clone)]
 pub struct SlingCommand {
@@ -35,6 +73,26 @@ pub struct SlingCommand {
     pub timeout: Duration,
     /// Time between SIGINT and SIGKILL when stopping the child.
     pub grace: Duration,
+}
+
+impl SlingCommand {
+    /// `bin args…` with the child environment rules applied.
+    pub fn new(
+        bin: PathBuf,
+        args: Vec<OsString>,
+        env: &ChildEnv,
+        timeout: Duration,
+        grace: Duration,
+    ) -> Self {
+        Self {
+            bin,
+            args,
+            env_set: env.set.clone(),
+            env_remove: env.remove.clone(),
+            timeout,
+            grace,
+        }
+    }
 }
 
 /// How the child ended.
@@ -69,7 +127,6 @@ pub struct AttemptRun {
     pub rows: u64,
     pub streams: BTreeMap<String, u64>,
     pub failed_streams: u64,
-    pub summary: Option<(u64, u64)>,
     pub no_streams_matched: bool,
     /// An error line matched a configuration fault that no retry can fix.
     pub permanent_error: bool,
@@ -85,7 +142,6 @@ impl AttemptRun {
             rows: 0,
             streams: BTreeMap::new(),
             failed_streams: 0,
-            summary: None,
             no_streams_matched: false,
             permanent_error: false,
             error_tail: VecDeque::new(),
@@ -256,13 +312,7 @@ impl Tally {
                 self.run.failed_streams += 1;
                 None
             }
-            Signal::Summary {
-                successes,
-                failures,
-            } => {
-                self.run.summary = Some((successes, failures));
-                None
-            }
+            Signal::Summary { .. } => None,
             Signal::NoStreamsMatched => {
                 self.run.no_streams_matched = true;
                 None
