@@ -3,10 +3,11 @@
 //! line, counts rows, enforces the timeout and forwards cancellation (SIGINT, Sling's clean stop, then SIGKILL of the
 //! group after a grace period).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal as UnixSignal};
@@ -273,6 +274,70 @@ fn signal_group(pgid: Option<u32>, sig: UnixSignal) {
     }
 }
 
+/// Every Sling process group of this process that has not been seen to end, so that a panic, which skips every
+/// destructor, can still stop them (`stop_all_children`). Once `stopping` is set, no new child is started.
+struct Children {
+    stopping: bool,
+    groups: BTreeSet<u32>,
+}
+
+static CHILDREN: Mutex<Children> = Mutex::new(Children {
+    stopping: false,
+    groups: BTreeSet::new(),
+});
+
+fn children() -> std::sync::MutexGuard<'static, Children> {
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes its group from `CHILDREN` when the attempt is over (the child reaped, its group killed).
+struct LiveGroup(Option<u32>);
+
+impl Drop for LiveGroup {
+    fn drop(&mut self) {
+        if let Some(g) = self.0 {
+            children().groups.remove(&g);
+        }
+    }
+}
+
+/// Stops every Sling process group still running, the way a cancel does: SIGINT (Sling's clean stop), then SIGKILL
+/// to what is left after `grace`. Blocking; for the console's panic path, where destructors never run. Starts no
+/// child afterwards: the process is about to exit.
+pub fn stop_all_children(grace: Duration) {
+    let groups: Vec<u32> = {
+        let mut c = children();
+        c.stopping = true;
+        c.groups.iter().copied().collect()
+    };
+    for g in &groups {
+        signal_group(Some(*g), UnixSignal::SIGINT);
+    }
+    // The engine's tasks (on the other runtime threads) reap each child and drop it from the set.
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && groups.iter().any(|g| children().groups.contains(g)) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for g in groups.iter().filter(|g| children().groups.contains(g)) {
+        signal_group(Some(*g), UnixSignal::SIGKILL);
+    }
+}
+
+/// Spawns and registers the child under one lock, so `stop_all_children` cannot miss a child starting at that moment.
+fn spawn_registered(command: &mut Command) -> (std::io::Result<tokio::process::Child>, LiveGroup) {
+    let mut registry = children();
+    if registry.stopping {
+        let refused = std::io::Error::other("not started: the wrapper is stopping");
+        return (Err(refused), LiveGroup(None));
+    }
+    let spawned = command.spawn();
+    let group = spawned.as_ref().ok().and_then(tokio::process::Child::id);
+    if let Some(g) = group {
+        registry.groups.insert(g);
+    }
+    (spawned, LiveGroup(group))
+}
+
 /// Tracks what the lines say while they stream in.
 struct Tally {
     run: AttemptRun,
@@ -344,7 +409,8 @@ pub async fn run_attempt(
     for (k, v) in &cmd.env_set {
         command.env(k, v);
     }
-    let mut child = match command.spawn() {
+    let (spawned, _live) = spawn_registered(&mut command);
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             let mut run = AttemptRun::new(Termination::SpawnFailed(format!(
