@@ -1,5 +1,5 @@
 //! Metric events. They are plain `tracing` events whose field prefixes (`monotonic_counter.`, `histogram.`, `gauge.`)
-//! the telemetry layer turns into OTel instruments; the target (this module's path) keeps them out of logs and
+//! the telemetry layer turns into OTel instruments; their target (`spans::METRICS`) keeps them out of logs and
 //! stdout. `SPECS` gives every instrument its unit and description (tracing fields cannot carry them); telemetry
 //! applies them, with `DURATION_BOUNDARIES` for the histograms.
 //!
@@ -14,9 +14,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::event::{Mode, PipelineReport, Status};
-
-/// The tracing target of every metric event.
-pub const TARGET: &str = module_path!();
+use super::spans::METRICS;
 
 /// Which OTel instrument a metric field becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +129,9 @@ pub fn job_finished(
     sync_mode: &str,
     duration_seconds: f64,
 ) {
-    tracing::info!(
+    tracing::event!(
+        target: METRICS,
+        tracing::Level::INFO,
         monotonic_counter.sync.jobs = 1u64,
         histogram.sync.job.duration = duration_seconds,
         mission_cluster_id,
@@ -148,7 +148,9 @@ pub fn pipeline_finished(
     rows: u64,
     duration_seconds: f64,
 ) {
-    tracing::info!(
+    tracing::event!(
+        target: METRICS,
+        tracing::Level::INFO,
         monotonic_counter.sync.pipeline.runs = 1u64,
         monotonic_counter.sync.rows = rows,
         histogram.sync.pipeline.duration = duration_seconds,
@@ -160,7 +162,9 @@ pub fn pipeline_finished(
 }
 
 pub fn retry_scheduled(mission_cluster_id: &str, pipeline: &str) {
-    tracing::info!(
+    tracing::event!(
+        target: METRICS,
+        tracing::Level::INFO,
         monotonic_counter.sync.retries = 1u64,
         mission_cluster_id,
         pipeline
@@ -186,14 +190,18 @@ pub fn pipeline_gauges(
     let at = last_success
         .get(pipeline)
         .map_or(0.0, |t| t.timestamp_millis() as f64 / 1000.0);
-    tracing::info!(
+    tracing::event!(
+        target: METRICS,
+        tracing::Level::INFO,
         gauge.sync.pipeline.last_success_timestamp = at,
         mission_cluster_id,
         pipeline
     );
     let never_started = report.status == Status::Cancelled && report.attempts == 0;
     if !never_started {
-        tracing::info!(
+        tracing::event!(
+        target: METRICS,
+        tracing::Level::INFO,
             gauge.sync.pipeline.last_run_duration = report.duration_seconds,
             gauge.sync.pipeline.last_run_rows = report.rows,
             gauge.sync.pipeline.last_run_status = u64::from(report.status == Status::Success),

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::model::{PipelineInfo, StreamInfo};
-use crate::sync::pipeline::Pipeline;
+use crate::sync::pipeline::{env_connection, Pipeline};
 use crate::sync::redact::Redactor;
 use crate::sync::state::StateStore;
 
@@ -25,7 +25,12 @@ pub fn pipeline_info(
                 .collect(),
             None,
         ),
-        Err(e) => ("?".into(), "?".into(), Vec::new(), Some(redact(e))),
+        Err(e) => (
+            "?".into(),
+            "?".into(),
+            Vec::new(),
+            Some(redact(&e.to_string())),
+        ),
     };
     PipelineInfo {
         name: p.name.clone(),
@@ -51,12 +56,8 @@ fn connection(name: Option<&str>, env: &BTreeMap<String, String>) -> String {
     if name.contains("://") {
         return redact(name);
     }
-    let value = env
-        .iter()
-        .find(|(k, v)| k.eq_ignore_ascii_case(name) && !v.is_empty())
-        .map(|(_, v)| v);
-    match value {
-        Some(v) => format!("{name} ({})", redact(v)),
+    match env_connection(name, env) {
+        Some((_, url)) => format!("{name} ({})", redact(url)),
         None => name.to_string(),
     }
 }

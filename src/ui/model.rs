@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::logbuf::{LogBuffer, LogEntry};
-use crate::sync::event::{Check, Mode, PipelineReport, Status, SyncEvent};
+use crate::sync::event::{Check, CheckOutcome, Mode, PipelineReport, Status, SyncEvent};
+use crate::sync::redact::Redacted;
 use crate::sync::sling_log::LogLine;
 use crate::telemetry::HealthSnapshot;
 
@@ -54,7 +55,7 @@ pub struct Run {
     pub rows_before: u64,
     pub rows: u64,
     pub streams: BTreeMap<String, u64>,
-    pub error: Option<String>,
+    pub error: Option<Redacted>,
     pub checks: Vec<Check>,
     pub cancel_requested: bool,
 }
@@ -494,24 +495,38 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
         }
         SyncEvent::CheckDone { pipeline, check } => {
             if let Some(p) = model.pipeline_mut(&pipeline) {
-                let verdict = match (check.ok, check.warning) {
-                    (true, false) => "ok",
-                    (true, true) => "warning",
-                    (false, _) => "FAILED",
+                let verdict = match check.outcome {
+                    CheckOutcome::Ok => "ok",
+                    CheckOutcome::Warning => "warning",
+                    CheckOutcome::Failed => "FAILED",
                 };
                 p.log.push(LogEntry::marker(format!(
                     "check {}: {verdict}: {}",
-                    check.name, check.detail
+                    check.kind, check.detail
                 )));
                 if let Activity::Active(run) = &mut p.activity {
                     run.checks.push(check);
                 }
             }
         }
+        SyncEvent::RunRefused { pipeline, reason } => {
+            // The key press set the row to queued; the engine did not take it, so it goes back to what it was.
+            let handed_over = model.pipeline_mut(&pipeline).is_some_and(|p| {
+                let waiting = matches!(p.activity, Activity::Queued { job_id: None, .. });
+                if waiting {
+                    p.activity = Activity::Idle;
+                }
+                waiting
+            });
+            if handed_over {
+                model.warn(format!("{pipeline} was not started: {reason}"));
+            }
+        }
         SyncEvent::PipelineFinished { report } => finish(model, report),
         SyncEvent::JobFinished { report } => {
             model.active_jobs.retain(|j| *j != report.sync_job_id);
-            // Pipelines cancelled before they started get no PipelineFinished of their own.
+            // Every pipeline of the job has had its PipelineFinished (cancelled-before-start ones too); this only
+            // settles a row still queued for this job, so a lost event cannot leave it queued forever.
             for r in report.pipelines {
                 let queued_here = model.pipeline(&r.pipeline).is_some_and(|p| {
                     matches!(&p.activity, Activity::Queued { job_id: Some(j), .. } if *j == report.sync_job_id)
