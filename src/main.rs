@@ -97,6 +97,8 @@ async fn run(
             retry: settings.retry,
             attempt_timeout: settings.attempt_timeout,
             cancel_grace: settings.cancel_grace,
+            concurrency: settings.concurrency,
+            job_deadline: settings.job_deadline,
             child_env: ChildEnv::for_sling(&env),
             env,
         },

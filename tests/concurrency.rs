@@ -261,3 +261,46 @@ fn the_lock_still_refuses_a_pipeline_running_elsewhere() {
     .expect("signal");
     assert_eq!(first.wait().expect("wait").code(), Some(130));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_report_keeps_the_job_order_whatever_order_pipelines_ran_in() {
+    use sling_sync_wrapper::sync::event::{self, Mode, Status, SyncEvent};
+    use sling_sync_wrapper::sync::pipeline::{self, PipelineSource};
+    use sling_sync_wrapper::sync::JobSpec;
+
+    let w = World::new();
+    let engine = common::engine(&w, common::sling_bin(), &[]);
+    let all = pipeline::discover(&PipelineSource::Dir(w.pipelines.clone())).expect("discover");
+    let job = |pipelines| JobSpec {
+        sync_job_id: uuid::Uuid::new_v4().to_string(),
+        mode: Mode::Incremental,
+        pipelines,
+    };
+    // products succeeds first, then orders: products is now the staler of the two.
+    for name in ["products", "orders"] {
+        let only: Vec<_> = all.iter().filter(|p| p.name == name).cloned().collect();
+        let (sink, _events) = event::channel(100);
+        let r = engine.run_job(job(only), &sink, Default::default()).await;
+        assert_eq!(r.status, Status::Success);
+    }
+    let (sink, mut events) = event::channel(1000);
+    let report = engine.run_job(job(all), &sink, Default::default()).await;
+    drop(sink);
+    let mut started = Vec::new();
+    while let Some(ev) = events.recv().await {
+        if let SyncEvent::PipelineStarted { pipeline, .. } = ev {
+            started.push(pipeline);
+        }
+    }
+    assert_eq!(started, ["products", "orders"], "stalest first");
+    let listed: Vec<&str> = report
+        .pipelines
+        .iter()
+        .map(|r| r.pipeline.as_str())
+        .collect();
+    assert_eq!(
+        listed,
+        ["orders", "products"],
+        "the report keeps the job's order"
+    );
+}

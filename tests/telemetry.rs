@@ -730,3 +730,161 @@ fn temporality_preference_is_honoured_and_a_bad_one_is_a_usage_error() {
         run.stderr
     );
 }
+
+/// The wrapper with the shim in `track` mode around the real Sling: it records how many ran at once.
+fn tracked(
+    w: &World,
+    shim_dir: &std::path::Path,
+    rx: &Receiver,
+    more: &[(&str, String)],
+    args: &[&str],
+) -> common::Run {
+    let mut env = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{}", rx.addr)),
+        (
+            "SLING_BIN",
+            format!(
+                "{}/tests/fixtures/sling-shim.sh",
+                env!("CARGO_MANIFEST_DIR")
+            ),
+        ),
+        ("SHIM_DIR", shim_dir.display().to_string()),
+        ("SHIM_MODE", "track".into()),
+        ("SHIM_REAL", common::sling_bin().display().to_string()),
+    ];
+    env.extend(more.iter().cloned());
+    run_with(w, &env, args)
+}
+
+#[test]
+fn concurrent_pipelines_share_one_trace_and_job_id_under_the_job_span() {
+    let rx = Receiver::grpc();
+    let w = World::new();
+    // SQLite takes one writer at a time: products gets a target file of its own.
+    w.write_pipeline(
+        "products",
+        &common::PRODUCTS_PIPELINE.replace("target: COMMAND", "target: COMMAND_B"),
+    );
+    let shim = tempfile::tempdir().expect("tempdir");
+    let run = tracked(
+        &w,
+        shim.path(),
+        &rx,
+        &[
+            ("SHIM_HOLD", "0.5".into()),
+            ("SYNC_JOB_ID", "job-concurrent".into()),
+            (
+                "COMMAND_B",
+                format!("sqlite://{}", w.dir.path().join("b.db").display()),
+            ),
+        ],
+        &["--concurrency", "2"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    assert_eq!(
+        std::fs::read_to_string(shim.path().join("max"))
+            .map(|s| s.trim().to_owned())
+            .ok(),
+        Some("2".into()),
+        "the two pipelines ran at the same time"
+    );
+    let c = rx.captured();
+    let spans = c.spans();
+    let jobs = by_name(&spans, "sync.job");
+    assert_eq!(jobs.len(), 1);
+    let job = jobs[0];
+    assert!(
+        spans.iter().all(|s| s.trace_id == job.trace_id),
+        "one trace"
+    );
+    let pipelines = by_name(&spans, "sync.pipeline");
+    assert_eq!(pipelines.len(), 2);
+    for p in &pipelines {
+        assert_eq!(p.parent_span_id, job.span_id, "a child of the job span");
+        assert_eq!(
+            str_attr(&p.attributes, "sync_job_id").as_deref(),
+            Some("job-concurrent")
+        );
+    }
+    let attempts = by_name(&spans, "sling.attempt");
+    assert_eq!(attempts.len(), 2);
+    for a in &attempts {
+        assert!(pipelines.iter().any(|p| p.span_id == a.parent_span_id));
+        assert_eq!(
+            str_attr(&a.attributes, "sync_job_id").as_deref(),
+            Some("job-concurrent")
+        );
+    }
+    let logs = c.log_records();
+    assert!(!logs.is_empty());
+    for l in &logs {
+        assert_eq!(hex(&l.trace_id), hex(&job.trace_id));
+    }
+}
+
+#[test]
+fn a_pipeline_skipped_at_the_deadline_is_a_span_and_a_counter() {
+    let rx = Receiver::grpc();
+    let w = World::new();
+    let shim = tempfile::tempdir().expect("tempdir");
+    // orders starts first (by name: neither succeeded yet) and holds past the deadline; products never starts.
+    let run = tracked(
+        &w,
+        shim.path(),
+        &rx,
+        &[("SHIM_HOLD", "2".into())],
+        &["--job-deadline", "1s"],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    let c = rx.captured();
+    let spans = c.spans();
+    let job = by_name(&spans, "sync.job")[0];
+    assert_eq!(
+        str_attr(&job.attributes, "status").as_deref(),
+        Some("failed")
+    );
+    let skipped = by_name(&spans, "sync.pipeline")
+        .into_iter()
+        .find(|p| str_attr(&p.attributes, "pipeline").as_deref() == Some("products"))
+        .expect("a span for the skipped pipeline");
+    assert_eq!(skipped.parent_span_id, job.span_id);
+    assert_eq!(
+        str_attr(&skipped.attributes, "status").as_deref(),
+        Some("skipped")
+    );
+    assert_eq!(int_attr(&skipped.attributes, "attempts"), Some(0));
+    let st = skipped.status.as_ref().expect("status");
+    assert_eq!(st.code, StatusCode::Error as i32);
+    assert!(st.message.contains("deadline"), "{}", st.message);
+    assert!(
+        by_name(&spans, "sling.attempt")
+            .iter()
+            .all(|a| a.parent_span_id != skipped.span_id),
+        "no attempt"
+    );
+
+    let metrics = c.metrics();
+    let runs = metrics
+        .iter()
+        .find(|m| m.name == "sync.pipeline.runs")
+        .expect("runs");
+    let Some(Data::Sum(sum)) = &runs.data else {
+        panic!("sync.pipeline.runs is not a sum")
+    };
+    assert!(sum.data_points.iter().any(|p| {
+        str_attr(&p.attributes, "pipeline").as_deref() == Some("products")
+            && str_attr(&p.attributes, "status").as_deref() == Some("skipped")
+    }));
+    // It did not run: no last-run gauges, but its staleness stays visible.
+    assert_eq!(
+        gauge_of(&metrics, "sync.pipeline.last_success_timestamp", "products"),
+        0.0
+    );
+    assert!(gauge_points(&metrics, "sync.pipeline.last_run_status")
+        .iter()
+        .all(|(a, _)| str_attr(a, "pipeline").as_deref() != Some("products")));
+    assert_eq!(
+        gauge_of(&metrics, "sync.pipeline.last_run_status", "orders"),
+        1.0
+    );
+}

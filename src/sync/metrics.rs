@@ -174,7 +174,7 @@ pub fn retry_scheduled(mission_cluster_id: &str, pipeline: &str) {
 /// The batch-job gauges of one pipeline once its job is done with it. `last_success` holds, per pipeline, the last
 /// successful sync known from the journal; a success here updates it, so a failed run still reports the last success.
 /// noop jobs check, they do not sync: they report nothing here. A pipeline that never started (cancelled while
-/// queued) reports only its last success, which keeps its staleness visible.
+/// queued, skipped at the job deadline) reports only its last success, which keeps its staleness visible.
 pub fn pipeline_gauges(
     mission_cluster_id: &str,
     report: &PipelineReport,
@@ -197,7 +197,8 @@ pub fn pipeline_gauges(
         mission_cluster_id,
         pipeline
     );
-    let never_started = report.status == Status::Cancelled && report.attempts == 0;
+    let never_started =
+        matches!(report.status, Status::Cancelled | Status::Skipped) && report.attempts == 0;
     if !never_started {
         tracing::event!(
         target: METRICS,

@@ -372,6 +372,8 @@ pub fn engine(
             },
             attempt_timeout: std::time::Duration::from_secs(120),
             cancel_grace: std::time::Duration::from_secs(2),
+            concurrency: 1,
+            job_deadline: None,
             child_env,
             env,
         },

@@ -1,16 +1,26 @@
-//! Runs jobs: pipelines one after another in a mode. This file holds the engine handle, the command loop (`serve`)
-//! with the registry of running pipelines (any clone can cancel), and the job loop; one pipeline run lives in
-//! `pipeline_run.rs`, one Sling attempt in `attempt.rs`, the noop checks in `../noop.rs`.
+//! Runs jobs: pipelines in a mode, up to `concurrency` at once, stalest first, none started after the job deadline.
+//! This file holds the engine handle, the command loop (`serve`) with the registry of running pipelines (any clone
+//! can cancel), and the job loop; the start order lives in `schedule.rs`, one pipeline run in `pipeline_run.rs`, one
+//! Sling attempt in `attempt.rs`, the noop checks in `../noop.rs`.
 //! Knows nothing about terminals or exporters: it reports through `SyncEvent`s and `tracing` (names in `../spans.rs`).
 
 mod attempt;
 mod pipeline_run;
+mod schedule;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Waits until the job deadline, or forever when there is none.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
 
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span};
@@ -34,6 +44,10 @@ pub struct EngineConfig {
     pub retry: RetryPolicy,
     pub attempt_timeout: Duration,
     pub cancel_grace: Duration,
+    /// Pipelines of one job running at once (≥ 1; 1 = one after another).
+    pub concurrency: usize,
+    /// After this much of a job, no pipeline starts; the ones not started are reported skipped.
+    pub job_deadline: Option<Duration>,
     pub child_env: ChildEnv,
     /// The process environment, for resolving connection names in noop.
     pub env: BTreeMap<String, String>,
@@ -166,7 +180,9 @@ impl Engine {
         })
     }
 
-    /// Runs one job to the end: one trace, pipelines one after another.
+    /// Runs one job to the end: one trace, up to `concurrency` pipelines at once (each in a task of its own, its
+    /// span a child of the job span), stalest first; after the job deadline nothing new starts. The report lists the
+    /// pipelines in the job's order, whatever order they ran in.
     pub async fn run_job(
         &self,
         job: JobSpec,
@@ -174,6 +190,10 @@ impl Engine {
         cancel: CancellationToken,
     ) -> JobReport {
         let started = Instant::now();
+        let deadline = self
+            .cfg
+            .job_deadline
+            .map(|d| tokio::time::Instant::now() + d);
         let span = spans::job_span(
             &job.sync_job_id,
             &self.cfg.mission_cluster_id,
@@ -199,32 +219,79 @@ impl Engine {
             mode: job.mode,
             pipelines: job.pipelines.iter().map(|p| p.name.clone()).collect(),
         });
+        let job = Arc::new(job);
         let report = async {
-            let noop = if job.mode == Mode::Noop {
+            let noop = Arc::new(if job.mode == Mode::Noop {
                 self.noop().prepare(&job, &cancel).await
             } else {
                 NoopShared::default()
+            });
+            // Read once per job: the start order and the gauges' last success both come from it.
+            let last_success = Arc::new(Mutex::new(self.cfg.state.last_successes()));
+            let order = {
+                let known = last_success.lock().unwrap_or_else(|e| e.into_inner());
+                schedule::stalest_first(&job.pipelines, &known)
             };
-            let mut reports = Vec::with_capacity(job.pipelines.len());
-            let mut last_success = self.cfg.state.last_successes();
-            for (p, token) in job.pipelines.iter().zip(tokens) {
-                let r = if token.is_cancelled() {
-                    let r = self.cancelled_before_start(&job, p);
-                    self.record(&r);
-                    r
+            let slots = Arc::new(tokio::sync::Semaphore::new(self.cfg.concurrency.max(1)));
+            let mut running = tokio::task::JoinSet::new();
+            let mut reports: Vec<Option<PipelineReport>> = vec![None; job.pipelines.len()];
+            let mut past_deadline = false;
+            for i in order {
+                let (p, token) = (&job.pipelines[i], tokens[i].clone());
+                let slot = if past_deadline {
+                    None
                 } else {
-                    self.run_pipeline(&job, p, &noop, sink, token).await
+                    tokio::select! {
+                        biased;
+                        _ = token.cancelled() => None,
+                        _ = sleep_until(deadline) => {
+                            past_deadline = true;
+                            None
+                        }
+                        slot = slots.clone().acquire_owned() => slot.ok(),
+                    }
                 };
-                // Out of the registry before the front-end hears the pipeline ended, so a `Run` sent in answer to
-                // `PipelineFinished` is never refused as "already running".
-                self.running
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&p.name);
-                sink.send(SyncEvent::PipelineFinished { report: r.clone() });
-                metrics::pipeline_gauges(&self.cfg.mission_cluster_id, &r, &mut last_success);
-                reports.push(r);
+                let Some(slot) = slot else {
+                    let r = if past_deadline && !token.is_cancelled() {
+                        self.skipped(&job, p)
+                    } else {
+                        self.cancelled_before_start(&job, p)
+                    };
+                    self.record(&r);
+                    self.pipeline_done(&r, sink, &last_success);
+                    reports[i] = Some(r);
+                    continue;
+                };
+                let (engine, job, noop, sink, last_success) = (
+                    self.clone(),
+                    job.clone(),
+                    noop.clone(),
+                    sink.clone(),
+                    last_success.clone(),
+                );
+                running.spawn(
+                    async move {
+                        let r = engine
+                            .run_pipeline(&job, &job.pipelines[i], &noop, &sink, token)
+                            .await;
+                        drop(slot);
+                        engine.pipeline_done(&r, &sink, &last_success);
+                        (i, r)
+                    }
+                    .instrument(Span::current()),
+                );
             }
+            while let Some(done) = running.join_next().await {
+                if let Ok((i, r)) = done {
+                    reports[i] = Some(r);
+                }
+            }
+            // A task that panicked left no report: say so rather than drop the pipeline from the job.
+            let reports: Vec<PipelineReport> = reports
+                .into_iter()
+                .zip(job.pipelines.iter())
+                .map(|(r, p)| r.unwrap_or_else(|| self.lost(&job, p)))
+                .collect();
             let status =
                 if reports.iter().any(|r| r.status == Status::Cancelled) || cancel.is_cancelled() {
                     Status::Cancelled
@@ -271,26 +338,90 @@ impl Engine {
         report
     }
 
+    /// A pipeline is done with in this job: out of the registry before the front-end hears it ended (so a `Run` sent
+    /// in answer to `PipelineFinished` is never refused as "already running"), then its batch-job gauges.
+    fn pipeline_done(
+        &self,
+        r: &PipelineReport,
+        sink: &EventSink,
+        last_success: &Mutex<BTreeMap<String, chrono::DateTime<chrono::Utc>>>,
+    ) {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&r.pipeline);
+        sink.send(SyncEvent::PipelineFinished { report: r.clone() });
+        let mut known = last_success.lock().unwrap_or_else(|e| e.into_inner());
+        metrics::pipeline_gauges(&self.cfg.mission_cluster_id, r, &mut known);
+    }
+
     fn noop(&self) -> Noop {
         Noop::new(self.cfg.clone(), self.redactor.clone())
     }
 
-    fn cancelled_before_start(&self, job: &JobSpec, p: &Pipeline) -> PipelineReport {
+    /// The report of a pipeline that never started.
+    fn not_started(
+        &self,
+        job: &JobSpec,
+        p: &Pipeline,
+        status: Status,
+        why: &str,
+    ) -> PipelineReport {
         let now = chrono::Utc::now();
         PipelineReport {
             sync_job_id: job.sync_job_id.clone(),
             pipeline: p.name.clone(),
             mode: job.mode,
-            status: Status::Cancelled,
+            status,
             rows: 0,
             streams: BTreeMap::new(),
             attempts: 0,
             started_at: now,
             finished_at: now,
             duration_seconds: 0.0,
-            error: Some(self.redactor.redacted("cancelled before it started")),
+            error: Some(self.redactor.redacted(why)),
             checks: Vec::new(),
         }
+    }
+
+    fn cancelled_before_start(&self, job: &JobSpec, p: &Pipeline) -> PipelineReport {
+        self.not_started(job, p, Status::Cancelled, "cancelled before it started")
+    }
+
+    /// Not started because the job deadline passed: reported like a pipeline run (span, output line, counter) so
+    /// the trace and the dashboards show what was left for the next job.
+    fn skipped(&self, job: &JobSpec, p: &Pipeline) -> PipelineReport {
+        let after = self
+            .cfg
+            .job_deadline
+            .map(|d| humantime::format_duration(d).to_string())
+            .unwrap_or_default();
+        let r = self.not_started(
+            job,
+            p,
+            Status::Skipped,
+            &format!(
+                "deadline: not started within SYNC_JOB_DEADLINE ({after}); it goes first next time"
+            ),
+        );
+        let span = spans::pipeline_span(
+            &p.name,
+            &job.sync_job_id,
+            &self.cfg.mission_cluster_id,
+            job.mode,
+        );
+        self.report_pipeline(job, &span, &r);
+        r
+    }
+
+    /// A pipeline whose task ended without a report (a bug): failed, so the job does not claim success.
+    fn lost(&self, job: &JobSpec, p: &Pipeline) -> PipelineReport {
+        self.not_started(
+            job,
+            p,
+            Status::Failed,
+            "internal error: the pipeline's task ended without a report",
+        )
     }
 
     fn record(&self, r: &PipelineReport) {

@@ -37,17 +37,28 @@ impl Engine {
             .instrument(span.clone())
             .await;
 
+        self.report_pipeline(job, &span, &report);
+        report
+    }
+
+    /// The end of a pipeline in telemetry and output: its span's outcome, the `pipeline finished` line, the counters.
+    pub(super) fn report_pipeline(
+        &self,
+        job: &JobSpec,
+        span: &tracing::Span,
+        report: &PipelineReport,
+    ) {
         spans::record_outcome(
-            &span,
+            span,
             report.status,
             report.rows,
             Some(report.duration_seconds),
             report.error.as_deref().unwrap_or(report.status.as_str()),
         );
-        spans::record_attempts(&span, report.attempts);
+        spans::record_attempts(span, report.attempts);
         span.in_scope(|| {
             spans::pipeline_finished(
-                &p.name,
+                &report.pipeline,
                 report.status,
                 report.rows,
                 report.attempts,
@@ -56,14 +67,13 @@ impl Engine {
             );
             metrics::pipeline_finished(
                 &self.cfg.mission_cluster_id,
-                &p.name,
+                &report.pipeline,
                 report.status.as_str(),
                 job.mode.as_str(),
                 report.rows,
                 report.duration_seconds,
             );
         });
-        report
     }
 
     async fn run_pipeline_inner(
