@@ -7,9 +7,19 @@ from __future__ import annotations
 import subprocess
 from urllib.parse import urlsplit
 
+import kubernetes_validate
 import pytest
 
-from deploy_helpers import DEPLOY, collector_config, find, kubectl, load_yaml, load_yaml_docs, render_base
+from deploy_helpers import (
+    DEPLOY,
+    K8S_VERSIONS,
+    collector_config,
+    find,
+    kubectl,
+    load_yaml,
+    load_yaml_docs,
+    render_base,
+)
 
 EXAMPLE_OVERLAY = DEPLOY / "overlays" / "example"
 DNS_PORTS = {("UDP", 53), ("TCP", 53)}
@@ -244,3 +254,9 @@ def test_overlay_pins_images_by_digest(overlay):
         spec = d["spec"]["jobTemplate"]["spec"]["template"]["spec"] if d["kind"] == "CronJob" else d["spec"]["template"]["spec"]
         image = spec["containers"][0]["image"]
         assert "@sha256:" in image, f"{name}: {image} is not pinned by digest"
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_overlay_passes_strict_schema_validation(overlay, version):
+    for doc in overlay:
+        kubernetes_validate.validate(doc, version, strict=True)
