@@ -7,7 +7,7 @@
 
 pub mod config;
 pub mod health;
-pub mod text_format;
+pub(crate) mod text_format;
 
 use std::collections::HashMap;
 use std::sync::Arc;
