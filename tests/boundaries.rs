@@ -19,7 +19,12 @@ const NOT_IN_SYNC: &[&str] = &[
 ];
 
 /// Ways to start a process; only the one spawn module may use them.
-const SPAWNS: &[&str] = &["process::Command", "posix_spawn", "unistd::fork", "libc::fork"];
+const SPAWNS: &[&str] = &[
+    "process::Command",
+    "posix_spawn",
+    "unistd::fork",
+    "libc::fork",
+];
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
