@@ -89,9 +89,11 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
         }
         SyncEvent::Log { pipeline, line, .. } => {
             if let Some(p) = model.pipeline_mut(&pipeline) {
+                let time = time_of(&line);
+                let line = line.into_inner();
                 p.log.push(LogEntry {
                     level: line.level,
-                    time: time_of(&line),
+                    time,
                     text: line.message,
                     marker: false,
                 });
