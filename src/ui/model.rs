@@ -66,8 +66,8 @@ pub struct Run {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Activity {
     Idle,
-    /// Asked for (`job_id` is `None` until the engine says which job took it) or waiting for earlier pipelines of
-    /// its job.
+    /// Asked for (`job_id` is `None` until the engine's `JobStarted` says which job took it, or its `RunRefused` puts
+    /// the row back) or waiting for earlier pipelines of its job.
     Queued {
         job_id: Option<String>,
         mode: Mode,
