@@ -179,12 +179,12 @@ pub fn log(m: &mut Model, pipeline: &str, level: Level, msg: &str) {
         SyncEvent::Log {
             pipeline: pipeline.into(),
             attempt: 1,
-            line: LogLine {
+            line: Redactor::default().redact_line(LogLine {
                 pipe: Pipe::Stdout,
                 level,
                 time: Some("2026-03-01T11:59:58Z".into()),
                 message: msg.into(),
-            },
+            }),
         },
     );
 }

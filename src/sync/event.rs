@@ -8,8 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::redact::Redacted;
-use super::sling_log::LogLine;
+use super::redact::{Redacted, RedactedLine};
 
 /// How a job treats its pipelines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -285,7 +284,7 @@ pub enum SyncEvent {
     Log {
         pipeline: String,
         attempt: u32,
-        line: LogLine,
+        line: RedactedLine,
     },
     /// Rows counted so far in this attempt (after each row-count line).
     Rows {

@@ -3,12 +3,12 @@
 
 pub mod engine;
 pub mod event;
-pub mod metrics;
+pub(crate) mod metrics;
 pub(crate) mod noop;
 pub mod pipeline;
 pub mod redact;
 pub mod retry;
-pub mod sling;
+pub(crate) mod sling;
 pub mod sling_log;
 pub mod spans;
 pub mod state;

@@ -169,7 +169,7 @@ impl Noop {
                     (CheckKind::TargetConnection, &rep.target),
                 ];
                 for (kind, conn) in roles {
-                    let Some(conn) = conn.as_deref().filter(|c| !c.contains("://")) else {
+                    let Some(conn) = conn.as_deref().filter(|c| !pipeline::is_inline_url(c)) else {
                         continue;
                     };
                     let mut cache = noop.connections.lock().await;

@@ -9,6 +9,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use super::sling_log::LogLine;
+
 pub const MASK: &str = "***";
 
 static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
@@ -59,6 +61,12 @@ impl Redactor {
     /// The text with every secret masked, typed so that it may leave the engine (events, tracing, journal).
     pub fn redacted(&self, text: &str) -> Redacted {
         Redacted(self.redact(text))
+    }
+
+    /// A Sling line with its message redacted: the only form in which a line leaves the engine.
+    pub fn redact_line(&self, mut line: LogLine) -> RedactedLine {
+        line.message = self.redact(&line.message);
+        RedactedLine(line)
     }
 
     pub fn redact(&self, text: &str) -> String {
@@ -123,6 +131,23 @@ impl std::ops::Deref for Redacted {
 impl std::fmt::Display for Redacted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// A Sling line whose message went through a `Redactor` (what `SyncEvent::Log` carries); read it through `Deref`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedactedLine(LogLine);
+
+impl RedactedLine {
+    pub fn into_inner(self) -> LogLine {
+        self.0
+    }
+}
+
+impl std::ops::Deref for RedactedLine {
+    type Target = LogLine;
+    fn deref(&self) -> &LogLine {
+        &self.0
     }
 }
 

@@ -17,7 +17,7 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::redact::Redactor;
+use super::redact::{RedactedLine, Redactor};
 use super::sling_log::{self, LogLine, Pipe, Signal};
 
 /// Longest line kept; the rest of a longer line is dropped (Sling can print multi-kilobyte SQL on errors).
@@ -113,7 +113,7 @@ pub enum AttemptEvent {
     Spawned {
         pid: u32,
     },
-    Line(LogLine),
+    Line(RedactedLine),
     Rows {
         stream: String,
         rows: u64,
@@ -442,8 +442,8 @@ pub async fn run_attempt(
     };
     let handle =
         |raw: String, pipe: Pipe, tally: &mut Tally, on_event: &mut dyn FnMut(AttemptEvent)| {
-            if let Some(mut line) = sling_log::parse_line(&raw, pipe) {
-                line.message = redactor.redact(&line.message);
+            if let Some(line) = sling_log::parse_line(&raw, pipe) {
+                let line = redactor.redact_line(line);
                 let rows = tally.observe(&line);
                 on_event(AttemptEvent::Line(line));
                 if let Some(r) = rows {

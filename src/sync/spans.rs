@@ -10,7 +10,7 @@
 use tracing::{field::Empty, Span};
 
 use super::event::{Mode, Status};
-use super::redact::Redacted;
+use super::redact::{Redacted, RedactedLine};
 use super::sling_log::Level;
 
 /// Engine diagnostics and lifecycle events: stdout in batch, the log pane in the console, OTel log records.
@@ -200,21 +200,15 @@ pub fn pipeline_note(pipeline: &str, level: tracing::Level, message: &Redacted) 
 }
 
 /// One Sling line as a tracing event inside the attempt span: a span event and a log record downstream.
-pub fn sling_line(
-    pipeline: &str,
-    job_id: &str,
-    attempt: u32,
-    level: Level,
-    time: Option<&str>,
-    msg: &str,
-) {
-    let time = time.unwrap_or("");
+pub fn sling_line(pipeline: &str, job_id: &str, attempt: u32, line: &RedactedLine) {
+    let time = line.time.as_deref().unwrap_or("");
+    let msg = line.message.as_str();
     macro_rules! line {
         ($lvl:expr) => {
             tracing::event!(target: SLING, $lvl, pipeline, sync_job_id = job_id, attempt, sling_time = time, "{msg}")
         };
     }
-    match level {
+    match line.level {
         Level::Trace => line!(tracing::Level::TRACE),
         Level::Debug => line!(tracing::Level::DEBUG),
         Level::Info => line!(tracing::Level::INFO),

@@ -7,8 +7,8 @@
 
 pub mod config;
 pub mod health;
-pub mod metrics;
-pub mod text_format;
+pub(crate) mod metrics;
+pub(crate) mod text_format;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::model::{PipelineInfo, StreamInfo};
-use crate::sync::pipeline::{env_connection, Pipeline};
+use crate::sync::pipeline::{env_connection, is_inline_url, Pipeline};
 use crate::sync::redact::Redactor;
 use crate::sync::state::StateStore;
 
@@ -53,7 +53,7 @@ fn connection(name: Option<&str>, env: &BTreeMap<String, String>) -> String {
     let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
         return "(not set)".into();
     };
-    if name.contains("://") {
+    if is_inline_url(name) {
         return redact(name);
     }
     match env_connection(name, env) {

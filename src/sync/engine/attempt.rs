@@ -86,14 +86,7 @@ impl Engine {
                 });
             }
             AttemptEvent::Line(line) => {
-                spans::sling_line(
-                    name,
-                    job_id,
-                    attempt,
-                    line.level,
-                    line.time.as_deref(),
-                    &line.message,
-                );
+                spans::sling_line(name, job_id, attempt, &line);
                 if sink.wants_logs()
                     && !sink.send_log(SyncEvent::Log {
                         pipeline: name.to_owned(),

@@ -19,6 +19,11 @@ pub enum ConnectionRef {
     Missing,
 }
 
+/// A connection written as a URL in the replication itself rather than named.
+pub fn is_inline_url(connection: &str) -> bool {
+    connection.contains("://")
+}
+
 /// The environment variable a connection name means, with its value: the name matched case-insensitively (as Sling
 /// does), and an empty value counts as not set (Sling skips it and looks further).
 pub fn env_connection<'a>(
@@ -36,7 +41,7 @@ pub fn resolve_connection(
     env: &BTreeMap<String, String>,
     env_file: Option<&Path>,
 ) -> ConnectionRef {
-    if name.contains("://") {
+    if is_inline_url(name) {
         return ConnectionRef::InlineUrl;
     }
     let upper = name.to_ascii_uppercase();

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-pub use connections::{env_connection, resolve_connection, sling_env_file, ConnectionRef};
+pub use connections::{
+    env_connection, is_inline_url, resolve_connection, sling_env_file, ConnectionRef,
+};
 pub use discover::{discover, select, DiscoveryError, PipelineSource};
 pub use replication::{parse_replication, Finding, ParseError, Replication, StreamSpec};
 
