@@ -5,6 +5,7 @@ pub mod engine;
 pub mod event;
 pub mod metrics;
 pub mod pipeline;
+pub mod pipeline_name;
 pub mod redact;
 pub mod retry;
 pub mod sling;

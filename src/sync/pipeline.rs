@@ -8,6 +8,7 @@ use serde_yaml::Value;
 use thiserror::Error;
 
 use super::event::Check;
+use super::pipeline_name::{self, NameError};
 
 /// Where pipelines come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,24 @@ pub enum DiscoveryError {
     },
     #[error("--pipeline: unknown pipeline `{name}`; known: {known}")]
     UnknownPipeline { name: String, known: String },
+    #[error("{var}: {path}: cannot be a pipeline: {reason}; rename the file")]
+    BadName {
+        var: &'static str,
+        path: PathBuf,
+        reason: NameError,
+    },
+    #[error("--pipeline `{name}`: {reason}")]
+    BadSelection { name: String, reason: NameError },
+}
+
+fn checked_name(var: &'static str, path: &Path) -> Result<(), DiscoveryError> {
+    pipeline_name::from_path(path)
+        .map(drop)
+        .map_err(|reason| DiscoveryError::BadName {
+            var,
+            path: path.to_owned(),
+            reason,
+        })
 }
 
 /// One stream of a replication, as far as the wrapper needs to know it.
@@ -106,6 +125,7 @@ pub fn discover(source: &PipelineSource) -> Result<Vec<Pipeline>, DiscoveryError
                     reason: "is not a file".into(),
                 });
             }
+            checked_name("SLING_CONFIG", path)?;
             Ok(vec![Pipeline::load(path)])
         }
         PipelineSource::Dir(dir) => {
@@ -131,6 +151,7 @@ pub fn discover(source: &PipelineSource) -> Result<Vec<Pipeline>, DiscoveryError
             let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
             let mut out = Vec::with_capacity(files.len());
             for f in files {
+                checked_name("PIPELINE_DIR", &f)?;
                 let p = Pipeline::load(&f);
                 if let Some(prev) = seen.insert(p.name.clone(), f.clone()) {
                     return Err(DiscoveryError::DuplicateName {
@@ -152,6 +173,10 @@ pub fn select(all: Vec<Pipeline>, names: &[String]) -> Result<Vec<Pipeline>, Dis
         return Ok(all);
     }
     for n in names {
+        pipeline_name::validate(n).map_err(|reason| DiscoveryError::BadSelection {
+            name: n.clone(),
+            reason,
+        })?;
         if !all.iter().any(|p| &p.name == n) {
             let known = all
                 .iter()

@@ -14,6 +14,7 @@ use nix::fcntl::{Flock, FlockArg};
 use thiserror::Error;
 
 use super::event::PipelineReport;
+use super::pipeline_name::{self, NameError};
 
 const JOURNAL: &str = "history.jsonl";
 const LOCK: &str = "run.lock";
@@ -29,6 +30,10 @@ pub enum StateError {
         holder: String,
         path: PathBuf,
     },
+    #[error("state path: pipeline `{pipeline}`: {reason}")]
+    BadName { pipeline: String, reason: NameError },
+    #[error("state path {path}: refusing to remove anything there: {why}")]
+    NotOwned { path: PathBuf, why: String },
     #[error("state path {path}: {action}: {source}")]
     Io {
         path: PathBuf,
@@ -81,9 +86,56 @@ impl StateStore {
         Ok(())
     }
 
+    /// The pipeline's directory, for a name that is one safe path component.
+    fn checked_dir(&self, pipeline: &str) -> Result<PathBuf, StateError> {
+        pipeline_name::validate(pipeline).map_err(|reason| StateError::BadName {
+            pipeline: pipeline.to_owned(),
+            reason,
+        })?;
+        Ok(self.pipeline_dir(pipeline))
+    }
+
+    /// The pipeline's directory when it exists and is provably its own: a real directory (not a symbolic link) whose
+    /// resolved path sits directly in the resolved parent under the pipeline's name. Anything else is refused, so a
+    /// reset can never reach outside the state directory.
+    fn owned_dir(&self, pipeline: &str) -> Result<Option<PathBuf>, StateError> {
+        let dir = self.checked_dir(pipeline)?;
+        let meta = match fs::symlink_metadata(&dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&dir, "cannot inspect")(e)),
+        };
+        let not_owned = |why: &str| StateError::NotOwned {
+            path: dir.clone(),
+            why: why.to_owned(),
+        };
+        if meta.file_type().is_symlink() {
+            return Err(not_owned(
+                "it is a symbolic link, not the pipeline's own directory",
+            ));
+        }
+        if !meta.is_dir() {
+            return Err(not_owned("it is not a directory"));
+        }
+        let parent = dir
+            .parent()
+            .ok_or_else(|| not_owned("it has no parent directory"))?;
+        let parent = fs::canonicalize(parent).map_err(io(parent, "cannot resolve"))?;
+        let resolved = fs::canonicalize(&dir).map_err(io(&dir, "cannot resolve"))?;
+        if resolved.parent() != Some(parent.as_path())
+            || resolved.file_name() != Some(std::ffi::OsStr::new(pipeline))
+        {
+            return Err(not_owned(&format!(
+                "it resolves to {}, outside the state directory",
+                resolved.display()
+            )));
+        }
+        Ok(Some(resolved))
+    }
+
     /// Takes the per-pipeline run lock without waiting. A second holder gets `StateError::Locked` and touches nothing.
     pub fn lock(&self, pipeline: &str, job_id: &str) -> Result<RunLock, StateError> {
-        let dir = self.pipeline_dir(pipeline);
+        let dir = self.checked_dir(pipeline)?;
         fs::create_dir_all(&dir).map_err(io(&dir, "cannot create directory"))?;
         let path = dir.join(LOCK);
         let file = OpenOptions::new()
@@ -132,18 +184,17 @@ impl StateStore {
     /// Backfill: forget the pipeline's wrapper state (its last-run record). The journal is history, not state, and
     /// keeps its lines; the lock file is left alone because the caller holds it.
     pub fn reset(&self, pipeline: &str) -> Result<(), StateError> {
-        let dir = self.pipeline_dir(pipeline);
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io(&dir, "cannot read directory")(e)),
+        let Some(dir) = self.owned_dir(pipeline)? else {
+            return Ok(());
         };
+        let entries = fs::read_dir(&dir).map_err(io(&dir, "cannot read directory"))?;
         for entry in entries {
             let entry = entry.map_err(io(&dir, "cannot read directory"))?;
             if entry.file_name() == LOCK {
                 continue;
             }
             let p = entry.path();
+            // `file_type` does not follow links and `remove_dir_all` removes a link, never its target.
             let res = if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
                 fs::remove_dir_all(&p)
             } else {
@@ -161,7 +212,7 @@ impl StateStore {
             action: "cannot serialise run record",
             source: std::io::Error::other(e),
         })?;
-        let dir = self.pipeline_dir(&report.pipeline);
+        let dir = self.checked_dir(&report.pipeline)?;
         fs::create_dir_all(&dir).map_err(io(&dir, "cannot create directory"))?;
         let last = dir.join(LAST_RUN);
         let tmp = dir.join(format!(".{LAST_RUN}.{}.tmp", std::process::id()));
@@ -274,6 +325,31 @@ mod tests {
             .file_name()
             .to_string_lossy()
             .ends_with(".tmp")));
+    }
+
+    #[test]
+    fn reset_refuses_hostile_names_and_directories_that_are_not_its_own() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let outside = d.path().join("outside");
+        fs::create_dir_all(&outside).expect("mkdir");
+        fs::write(outside.join("precious"), b"keep").expect("write");
+        let root = d.path().join("state");
+        fs::create_dir_all(&root).expect("mkdir");
+        let s = StateStore::new(&root);
+        for name in ["..", ".", "a/../..", ""] {
+            assert!(
+                matches!(s.reset(name), Err(StateError::BadName { .. })),
+                "{name}"
+            );
+            assert!(s.lock(name, "j").is_err(), "{name}");
+        }
+        std::os::unix::fs::symlink(&outside, s.pipeline_dir("linked")).expect("symlink");
+        let err = s
+            .reset("linked")
+            .expect_err("a link is not its own directory");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(outside.join("precious").exists());
+        assert!(d.path().join("outside").exists());
     }
 
     #[test]

@@ -1,0 +1,92 @@
+//! Hostile input, as an untrusting operator would try it (issue 13): odd pipeline names, a state directory on a
+//! full or broken disk, forged log lines, secrets in unusual shapes, overflowing counts, a killed wrapper. Every test
+//! runs the built binary; faults the real Sling cannot show come from `tests/fixtures/sling-shim.sh`.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Run, World};
+
+/// Everything under `dir`, as paths relative to it, sorted.
+fn tree(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(base).unwrap_or(&p).display().to_string());
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+// ---- 1. Pipeline names are single safe path components ------------------------------------------------------------
+
+#[test]
+fn a_pipeline_named_dot_dot_is_refused_and_backfill_touches_nothing_outside_the_state_directory() {
+    let w = World::new();
+    // The state directory's parent holds something that must survive: with the default path that is /var/lib.
+    let parent = w.dir.path().join("var-lib");
+    let state = parent.join("sling_state");
+    std::fs::create_dir_all(&state).expect("mkdir");
+    std::fs::write(parent.join("precious"), b"keep me").expect("write");
+    for file in ["...yaml", "..yaml"] {
+        let path = w.dir.path().join(file);
+        std::fs::write(&path, common::ORDERS_PIPELINE).expect("write");
+        let run = Run::from(
+            w.cmd(&["--mode", "backfill"])
+                .env_remove("PIPELINE_DIR")
+                .env("SLING_CONFIG", &path)
+                .env("SLING_STATE_PATH", &state)
+                .output()
+                .expect("run"),
+        );
+        assert_eq!(run.code, Some(2), "{file}: {}", run.explain());
+        assert!(
+            run.stderr.contains("SLING_CONFIG") && run.stderr.contains(file),
+            "{file}: the error names the variable and the file: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("relative directory"),
+            "{file}: says which rule: {}",
+            run.stderr
+        );
+        assert_eq!(
+            std::fs::read(parent.join("precious")).ok().as_deref(),
+            Some(&b"keep me"[..]),
+            "{file}: the parent of the state directory is untouched"
+        );
+        assert_eq!(tree(&parent), ["precious", "sling_state"], "{file}");
+    }
+    assert!(!w.command.exists(), "nothing ran");
+}
+
+#[test]
+fn hostile_names_from_the_directory_and_from_pipeline_flags_are_usage_errors() {
+    let w = World::new();
+    let run = w.run(&["--pipeline", "../orders"]);
+    assert_eq!(run.code, Some(2), "{}", run.explain());
+    assert!(
+        run.stderr.contains("--pipeline") && run.stderr.contains("`/`"),
+        "{}",
+        run.stderr
+    );
+    let run = w.run(&["--pipeline", ".."]);
+    assert_eq!(run.code, Some(2), "{}", run.explain());
+    w.write_pipeline("bad\nname", common::PRODUCTS_PIPELINE);
+    let run = w.run(&[]);
+    assert_eq!(run.code, Some(2), "{}", run.explain());
+    assert!(
+        run.stderr.contains("PIPELINE_DIR") && run.stderr.contains("control character"),
+        "{}",
+        run.stderr
+    );
+    assert!(!w.command.exists(), "nothing ran");
+    assert!(!w.state.exists(), "no state was written");
+}
