@@ -12,6 +12,7 @@ use sling_sync_wrapper::sync::pipeline::{self, Pipeline};
 use sling_sync_wrapper::sync::redact::Redactor;
 use sling_sync_wrapper::sync::state::StateStore;
 use sling_sync_wrapper::sync::{ChildEnv, Engine, EngineConfig, JobSpec};
+use sling_sync_wrapper::telemetry::text_format::escape_control;
 use sling_sync_wrapper::telemetry::{OtelConfig, Output, Telemetry};
 
 fn main() {
@@ -33,7 +34,8 @@ fn main() {
             }
         }
         Err(message) => {
-            eprintln!("error: {message}");
+            // Messages can carry file names and values from outside; one error is one line on the terminal.
+            eprintln!("error: {}", escape_control(&message));
             exit::USAGE
         }
     };

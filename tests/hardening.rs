@@ -4,9 +4,37 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{Run, World};
+
+fn shim() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sling-shim.sh")
+}
+
+/// `sling-shim.sh` in `say` mode: prints the given stdout and stderr text, then exits with `code`.
+struct Say {
+    dir: tempfile::TempDir,
+}
+
+impl Say {
+    fn new(stdout: &str, stderr: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("say.out"), stdout).expect("write");
+        std::fs::write(dir.path().join("say.err"), stderr).expect("write");
+        Self { dir }
+    }
+
+    fn cmd_in_format(&self, w: &World, format: &str, args: &[&str]) -> std::process::Command {
+        let mut c = w.cmd_in_format(format, args);
+        c.env("SLING_BIN", shim())
+            .env("SHIM_DIR", self.dir.path())
+            .env("SHIM_MODE", "say")
+            .env("SHIM_SAY_OUT", self.dir.path().join("say.out"))
+            .env("SHIM_SAY_ERR", self.dir.path().join("say.err"));
+        c
+    }
+}
 
 /// Everything under `dir`, as paths relative to it, sorted.
 fn tree(dir: &Path) -> Vec<String> {
@@ -89,4 +117,63 @@ fn hostile_names_from_the_directory_and_from_pipeline_flags_are_usage_errors() {
     );
     assert!(!w.command.exists(), "nothing ran");
     assert!(!w.state.exists(), "no state was written");
+}
+
+// ---- 10. Text-mode output cannot be forged or repainted by what Sling prints ---------------------------------------
+
+#[test]
+fn control_characters_from_sling_are_escaped_in_text_output() {
+    let w = World::new();
+    let say = Say::new(
+        concat!(
+            r#"{"lvl":"info","time":"2026-11-27T00:00:00Z","msg":"copying\n12:00:00 INFO  [orders] FORGED job finished status=success"}"#,
+            "\n",
+            r#"{"lvl":"info","time":"2026-11-27T00:00:00Z","msg":"title\u001b]0;owned\u0007 erase\u001b[2K\r done"}"#,
+            "\n",
+        ),
+        "progress 50%\rFORGED-BY-CR \x1b]8;;http://x\x07link\x1b]8;;\x07\n",
+    );
+    let out = say
+        .cmd_in_format(&w, "text", &["--pipeline", "orders"])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for bad in ['\x1b', '\r', '\x07'] {
+        assert!(
+            !stdout.contains(bad),
+            "no raw {bad:?} reaches the terminal:\n{stdout:?}"
+        );
+    }
+    for line in stdout.lines() {
+        assert!(
+            starts_with_time_and_level(line),
+            "every line is one event of ours: {line:?}"
+        );
+        assert!(
+            !line.starts_with("12:00:00 INFO  [orders] FORGED"),
+            "a forged line: {line:?}"
+        );
+    }
+    assert!(
+        stdout.contains("copying\\n12:00:00 INFO  [orders] FORGED"),
+        "the text is kept, escaped: {stdout}"
+    );
+    assert!(stdout.contains("progress 50%\\rFORGED-BY-CR"), "{stdout}");
+}
+
+/// `HH:MM:SS LEVEL ` at the start of a line.
+fn starts_with_time_and_level(line: &str) -> bool {
+    let b = line.as_bytes();
+    b.len() > 15
+        && b[..8].iter().enumerate().all(|(i, c)| {
+            if i == 2 || i == 5 {
+                *c == b':'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+        && ["INFO ", "WARN ", "ERROR", "DEBUG", "TRACE"]
+            .iter()
+            .any(|l| line[9..].starts_with(l))
 }
