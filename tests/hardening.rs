@@ -25,6 +25,10 @@ impl Say {
         Self { dir }
     }
 
+    fn cmd(&self, w: &World, args: &[&str]) -> std::process::Command {
+        self.cmd_in_format(w, "json", args)
+    }
+
     fn cmd_in_format(&self, w: &World, format: &str, args: &[&str]) -> std::process::Command {
         let mut c = w.cmd_in_format(format, args);
         c.env("SLING_BIN", shim())
@@ -176,4 +180,62 @@ fn starts_with_time_and_level(line: &str) -> bool {
         && ["INFO ", "WARN ", "ERROR", "DEBUG", "TRACE"]
             .iter()
             .any(|l| line[9..].starts_with(l))
+}
+
+// ---- 9. Row counts that do not fit are a parse problem of their line, never a wrong number -------------------------
+
+fn rows_line(n: &str, table: &str) -> String {
+    format!(
+        r#"{{"lvl":"info","time":"2026-11-27T00:00:00Z","msg":"inserted {n} rows into \"main\".\"{table}\" in 1 secs [1 r/s]"}}"#
+    ) + "\n"
+}
+
+#[test]
+fn overflowing_row_counts_are_reported_and_never_wrap() {
+    let w = World::new();
+    let say = Say::new(
+        &[
+            rows_line("99999999999999999999", "orders"), // beyond u64
+            rows_line("9223372036854775808", "orders"),  // beyond i64: would flip sign in telemetry
+            rows_line("9223372036854775000", "orders"),  // counted
+            rows_line("1000", "customers"),              // would take the sum past i64::MAX
+            rows_line("5", "products"),                  // counted
+        ]
+        .concat(),
+        "",
+    );
+    let run = Run::from(
+        say.cmd(&w, &["--pipeline", "orders"])
+            .output()
+            .expect("run"),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    let want = 9_223_372_036_854_775_005u64;
+    assert_eq!(
+        run.finished("orders")["rows_synced"].as_u64(),
+        Some(want),
+        "{}",
+        run.explain()
+    );
+    assert_eq!(w.last_record("orders")["rows"].as_u64(), Some(want));
+    let warnings: Vec<&str> = run
+        .lines
+        .iter()
+        .filter(|l| l["level"] == "WARN")
+        .filter_map(|l| l["message"].as_str())
+        .filter(|m| m.starts_with("row count not counted"))
+        .collect();
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
+    for (warning, number) in warnings.iter().zip([
+        "99999999999999999999",
+        "9223372036854775808",
+        "inserted 1000 rows",
+    ]) {
+        assert!(warning.contains(number), "{warning}");
+    }
+    assert!(
+        !run.stdout.contains("\"rows_synced\":-"),
+        "no negative count anywhere: {}",
+        run.stdout
+    );
 }

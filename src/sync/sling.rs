@@ -244,8 +244,24 @@ impl Tally {
             }
             Signal::Rows { rows, object } => {
                 let stream = self.current_stream.clone().unwrap_or(object);
+                let Some(total) = self
+                    .run
+                    .rows
+                    .checked_add(rows)
+                    .filter(|t| *t <= sling_log::MAX_ROWS)
+                else {
+                    tracing::warn!(
+                        target: "sync",
+                        "row count not counted: `{}` would take the attempt's {} rows past {}",
+                        line.message,
+                        self.run.rows,
+                        sling_log::MAX_ROWS
+                    );
+                    return None;
+                };
+                // The stream's count is part of the total, so it cannot overflow either.
                 *self.run.streams.entry(stream.clone()).or_default() += rows;
-                self.run.rows += rows;
+                self.run.rows = total;
                 Some(AttemptEvent::Rows {
                     stream,
                     rows,
@@ -265,6 +281,14 @@ impl Tally {
             }
             Signal::NoStreamsMatched => {
                 self.run.no_streams_matched = true;
+                None
+            }
+            Signal::UnreadableRows { line } => {
+                tracing::warn!(
+                    target: "sync",
+                    "row count not counted: cannot read the number in `{line}` (at most {})",
+                    sling_log::MAX_ROWS
+                );
                 None
             }
             Signal::FatalStart => None,
