@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use clap::Parser;
 use sling_sync_wrapper::app::batch::{self, exit};
 use sling_sync_wrapper::app::cli::{Cli, LogFormat};
-use sling_sync_wrapper::app::settings::Settings;
+use sling_sync_wrapper::app::settings::{self, Settings};
 use sling_sync_wrapper::app::{console, signals::Shutdown};
 use sling_sync_wrapper::sync::pipeline::{self, Pipeline};
 use sling_sync_wrapper::sync::redact::Redactor;
@@ -58,6 +58,12 @@ fn prepare(
     }
     let all = pipeline::discover(&settings.pipelines).map_err(|e| e.to_string())?;
     let selected = pipeline::select(all, &settings.only).map_err(|e| e.to_string())?;
+    // Checked once here, before any pipeline runs: a wrong path is a configuration error, not N failed runs.
+    settings::check_sling_bin(&settings.sling_bin, env.get("PATH").map(String::as_str))
+        .map_err(|e| e.to_string())?;
+    StateStore::new(settings.state_path.clone())
+        .check_writable()
+        .map_err(|e| format!("SLING_STATE_PATH (--state-path): {e}"))?;
     Ok((settings, otel, selected))
 }
 

@@ -239,3 +239,97 @@ fn overflowing_row_counts_are_reported_and_never_wrap() {
         run.stdout
     );
 }
+
+// ---- 11. A wrong SLING_BIN or SLING_STATE_PATH is a configuration error, before any pipeline runs ------------------
+
+#[test]
+fn an_unusable_sling_bin_is_exit_2_naming_the_variable() {
+    let w = World::new();
+    let not_executable = w.dir.path().join("sling-not-executable");
+    std::fs::write(&not_executable, "#!/bin/sh\nexit 0\n").expect("write");
+    let cases = [
+        (
+            not_executable.display().to_string(),
+            "no execute permission",
+        ),
+        (w.dir.path().display().to_string(), "not a regular file"),
+        ("no-such-sling-anywhere".to_string(), "PATH"),
+    ];
+    for (bin, why) in cases {
+        let run = Run::from(w.cmd(&[]).env("SLING_BIN", &bin).output().expect("run"));
+        assert_eq!(run.code, Some(2), "{bin}: {}", run.explain());
+        assert!(
+            run.stderr.contains("SLING_BIN")
+                && run.stderr.contains(&bin)
+                && run.stderr.contains(why),
+            "{bin}: {}",
+            run.stderr
+        );
+        assert!(w.journal().is_empty(), "{bin}: no pipeline ran");
+    }
+}
+
+/// A tmpfs mounted for one test and unmounted on drop, whatever happened; `None` (with the reason printed) where
+/// mounting is not permitted.
+struct TinyFs {
+    dir: tempfile::TempDir,
+}
+
+impl TinyFs {
+    fn mount(options: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Self { dir }),
+            Ok(o) => {
+                eprintln!(
+                    "skipping: cannot mount a tmpfs ({options}): {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("skipping: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_state_path_that_cannot_take_files_is_exit_2_naming_the_variable() {
+    let w = World::new();
+    let Some(ro) = TinyFs::mount("ro,size=64k") else {
+        return;
+    };
+    let run = Run::from(
+        w.cmd(&["--pipeline", "orders"])
+            .env("SLING_STATE_PATH", ro.path())
+            .output()
+            .expect("run"),
+    );
+    assert_eq!(run.code, Some(2), "{}", run.explain());
+    assert!(
+        run.stderr.contains("SLING_STATE_PATH")
+            && run.stderr.contains(&ro.path().display().to_string())
+            && run.stderr.contains("Read-only file system"),
+        "{}",
+        run.stderr
+    );
+    assert!(!w.command.exists(), "nothing ran");
+}

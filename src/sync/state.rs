@@ -75,13 +75,18 @@ impl StateStore {
         self.root.join(pipeline)
     }
 
-    /// Creates the root if needed and proves it is writable by writing and removing a probe file.
+    /// Creates the root if needed and proves files can be created in it with an empty probe file. A full disk
+    /// passes: that is a run-time failure of the record that cannot be written, not a configuration error.
     pub fn check_writable(&self) -> Result<(), StateError> {
         fs::create_dir_all(&self.root).map_err(io(&self.root, "cannot create directory"))?;
         let probe = self
             .root
             .join(format!(".write-probe-{}", std::process::id()));
-        fs::write(&probe, b"ok").map_err(io(&self.root, "not writable"))?;
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+            .map_err(io(&self.root, "not writable"))?;
         fs::remove_file(&probe).map_err(io(&probe, "cannot remove probe file"))?;
         Ok(())
     }
