@@ -61,8 +61,10 @@ fn prepare(
     // Checked once here, before any pipeline runs: a wrong path is a configuration error, not N failed runs.
     settings::check_sling_bin(&settings.sling_bin, env.get("PATH").map(String::as_str))
         .map_err(|e| e.to_string())?;
-    StateStore::new(settings.state_path.clone())
+    let state = StateStore::new(settings.state_path.clone());
+    state
         .check_writable()
+        .and_then(|()| state.migrate_legacy_layout())
         .map_err(|e| format!("SLING_STATE_PATH (--state-path): {e}"))?;
     Ok((settings, otel, selected))
 }

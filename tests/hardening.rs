@@ -333,3 +333,61 @@ fn a_state_path_that_cannot_take_files_is_exit_2_naming_the_variable() {
     );
     assert!(!w.command.exists(), "nothing ran");
 }
+
+// ---- 4. Pipeline names cannot collide with the state layout --------------------------------------------------------
+
+#[test]
+fn pipelines_named_like_the_journal_leave_the_journal_working() {
+    let w = World::new();
+    w.write_pipeline("history.jsonl", common::PRODUCTS_PIPELINE);
+    w.write_pipeline("history.jsonl.1", common::PRODUCTS_PIPELINE);
+    for round in 1..=2 {
+        let run = w.run(&[]);
+        assert_eq!(run.code, Some(0), "round {round}: {}", run.explain());
+        let mut names: Vec<String> = w
+            .journal()
+            .iter()
+            .filter_map(|r| r["pipeline"].as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(
+            names,
+            ["history.jsonl", "history.jsonl.1", "orders", "products"],
+            "round {round}"
+        );
+        assert_eq!(w.journal().len(), 4 * round);
+    }
+    let top: Vec<String> = tree(&w.state)
+        .into_iter()
+        .filter(|p| !p.contains('/'))
+        .collect();
+    assert_eq!(top, ["history.jsonl", "pipelines"]);
+}
+
+#[test]
+fn state_of_the_old_layout_is_migrated_and_its_held_lock_still_counts() {
+    let w = World::new();
+    let old = w.state.join("orders");
+    std::fs::create_dir_all(&old).expect("mkdir");
+    // A run of an older version holds the lock in the old place while the new version starts.
+    let lock = std::fs::File::create(old.join("run.lock")).expect("create");
+    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .expect("flock");
+    let run = w.run(&["--pipeline", "orders"]);
+    assert_eq!(run.code, Some(1), "refused while held: {}", run.explain());
+    assert!(
+        run.finished("orders")["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("already running")),
+        "{}",
+        run.explain()
+    );
+    assert!(!old.exists(), "moved to the new layout");
+    assert!(w.state.join("pipelines/orders/run.lock").is_file());
+    drop(held);
+    let run = w.run(&["--pipeline", "orders"]);
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    assert_eq!(common::count(&w.command, "orders"), 3);
+}

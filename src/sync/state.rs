@@ -1,10 +1,13 @@
 //! The wrapper's own state under `SLING_STATE_PATH` (Sling's incremental checkpoint lives in the target, not here):
 //!
 //! ```text
-//! <root>/history.jsonl            one JSON line per pipeline run (the console reads it at start)
-//! <root>/<pipeline>/run.lock      held (flock) while the pipeline runs; says who holds it
-//! <root>/<pipeline>/last_run.json the last finished run of this pipeline (written atomically)
+//! <root>/history.jsonl                      one JSON line per pipeline run (the console reads it at start)
+//! <root>/pipelines/<pipeline>/run.lock      held (flock) while the pipeline runs; says who holds it
+//! <root>/pipelines/<pipeline>/last_run.json the last finished run of this pipeline (written atomically)
 //! ```
+//!
+//! Per-pipeline directories live in their own namespace, so no pipeline name (`history.jsonl`, `history.jsonl.1`)
+//! can meet the journal. Older versions kept them directly under the root; `migrate_legacy_layout` moves them.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -17,6 +20,8 @@ use super::event::PipelineReport;
 use super::pipeline_name::{self, NameError};
 
 const JOURNAL: &str = "history.jsonl";
+/// The namespace of per-pipeline directories.
+const PIPELINES: &str = "pipelines";
 const LOCK: &str = "run.lock";
 const LAST_RUN: &str = "last_run.json";
 /// The journal is rotated to `history.jsonl.1` past this size, so it cannot grow without bound.
@@ -72,7 +77,64 @@ impl StateStore {
     }
 
     pub fn pipeline_dir(&self, pipeline: &str) -> PathBuf {
-        self.root.join(pipeline)
+        self.root.join(PIPELINES).join(pipeline)
+    }
+
+    /// Moves per-pipeline directories of the old layout (`<root>/<pipeline>/`, recognised by a `run.lock` or
+    /// `last_run.json` inside) to `<root>/pipelines/<pipeline>/`, and returns the names moved. A rename keeps the lock
+    /// file's inode, so a run of an older version that holds the lock across the move still excludes a new one. A
+    /// directory whose new place is taken already is left where it is.
+    pub fn migrate_legacy_layout(&self) -> Result<Vec<String>, StateError> {
+        let namespace = self.root.join(PIPELINES);
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&self.root, "cannot read directory")(e)),
+        };
+        let mut legacy = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io(&self.root, "cannot read directory"))?;
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let holds_state = [LOCK, LAST_RUN]
+                .iter()
+                .any(|f| fs::symlink_metadata(entry.path().join(f)).is_ok_and(|m| m.is_file()));
+            if is_dir && holds_state && pipeline_name::validate(&name).is_ok() {
+                legacy.push(name);
+            }
+        }
+        let mut moved = Vec::new();
+        for name in legacy {
+            let from = self.root.join(&name);
+            let to = namespace.join(&name);
+            if fs::symlink_metadata(&to).is_ok() {
+                continue;
+            }
+            fs::create_dir_all(&namespace).map_err(io(&namespace, "cannot create directory"))?;
+            if name == PIPELINES {
+                // A pipeline once named `pipelines`: its files sit in the namespace directory itself.
+                fs::create_dir_all(&to).map_err(io(&to, "cannot create directory"))?;
+                for f in [LOCK, LAST_RUN] {
+                    match fs::rename(from.join(f), to.join(f)) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(io(&from.join(f), "cannot move to the new layout")(e))
+                        }
+                        _ => {}
+                    }
+                }
+            } else {
+                match fs::rename(&from, &to) {
+                    Ok(()) => {}
+                    // Another process migrated it first.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io(&from, "cannot move to the new layout")(e)),
+                }
+            }
+            moved.push(name);
+        }
+        Ok(moved)
     }
 
     /// Creates the root if needed and proves files can be created in it with an empty probe file. A full disk
@@ -348,6 +410,7 @@ mod tests {
             );
             assert!(s.lock(name, "j").is_err(), "{name}");
         }
+        fs::create_dir_all(root.join(PIPELINES)).expect("mkdir");
         std::os::unix::fs::symlink(&outside, s.pipeline_dir("linked")).expect("symlink");
         let err = s
             .reset("linked")
@@ -355,6 +418,61 @@ mod tests {
         assert!(err.to_string().contains("symbolic link"), "{err}");
         assert!(outside.join("precious").exists());
         assert!(d.path().join("outside").exists());
+    }
+
+    #[test]
+    fn pipeline_names_cannot_meet_the_journal() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = StateStore::new(d.path());
+        for name in ["history.jsonl", "history.jsonl.1", "pipelines"] {
+            let _lock = s.lock(name, "j").expect("lock");
+            s.record(&report(name, 1)).expect("record");
+        }
+        s.record(&report("orders", 2)).expect("record");
+        assert!(d.path().join(JOURNAL).is_file());
+        assert_eq!(s.last_runs().len(), 4);
+    }
+
+    #[test]
+    fn legacy_layout_is_moved_and_a_held_lock_still_excludes() {
+        let d = tempfile::tempdir().expect("tempdir");
+        for name in ["orders", "pipelines", "history.jsonl"] {
+            let old = d.path().join(name);
+            fs::create_dir_all(&old).expect("mkdir");
+            fs::write(
+                old.join(LAST_RUN),
+                serde_json::to_string(&report(name, 7)).expect("json"),
+            )
+            .expect("write");
+        }
+        // An older version's run holds the orders lock while the new version migrates.
+        let held = File::create(d.path().join("orders").join(LOCK)).expect("create");
+        let held = Flock::lock(held, FlockArg::LockExclusiveNonblock).expect("flock");
+        fs::create_dir_all(d.path().join("not-state")).expect("mkdir");
+        let s = StateStore::new(d.path());
+        let mut moved = s.migrate_legacy_layout().expect("migrate");
+        moved.sort();
+        assert_eq!(moved, ["history.jsonl", "orders", "pipelines"]);
+        assert!(
+            d.path().join("not-state").is_dir(),
+            "other directories stay"
+        );
+        for name in ["orders", "pipelines", "history.jsonl"] {
+            assert_eq!(s.last_run(name).map(|r| r.rows), Some(7), "{name}");
+        }
+        assert!(matches!(
+            s.lock("orders", "new"),
+            Err(StateError::Locked { .. })
+        ));
+        drop(held);
+        s.lock("orders", "new")
+            .expect("free after the old run ends");
+        s.record(&report("x", 1))
+            .expect("the journal can be written again");
+        assert_eq!(
+            s.migrate_legacy_layout().expect("again"),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
