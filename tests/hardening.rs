@@ -391,3 +391,79 @@ fn state_of_the_old_layout_is_migrated_and_its_held_lock_still_counts() {
     assert_eq!(run.code, Some(0), "{}", run.explain());
     assert_eq!(common::count(&w.command, "orders"), 3);
 }
+
+// ---- 3. State-write failures do not pass quietly -------------------------------------------------------------------
+
+#[test]
+fn a_record_after_a_torn_journal_line_is_a_whole_line() {
+    let w = World::new();
+    std::fs::create_dir_all(&w.state).expect("mkdir");
+    let torn = r#"{"sync_job_id":"crashed","pipeline":"orders","mode":"incremental","sta"#;
+    std::fs::write(w.state.join("history.jsonl"), torn).expect("write");
+    let run = w.run(&["--pipeline", "orders"]);
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    let text = std::fs::read_to_string(w.state.join("history.jsonl")).expect("journal");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&torn),
+        "the torn line is left alone: {text}"
+    );
+    assert_eq!(lines.len(), 2, "{text}");
+    let rec: serde_json::Value =
+        serde_json::from_str(lines[1]).expect("the new record is valid JSON");
+    assert_eq!(rec["pipeline"], "orders");
+    assert_eq!(rec["status"], "success");
+}
+
+/// All the wrapper said, stdout and stderr.
+fn said(run: &Run) -> String {
+    format!("{}\n{}", run.stdout, run.stderr)
+}
+
+#[test]
+#[ignore = "the exit code comes with the engine change after the rooms merge"]
+fn a_journal_that_cannot_be_written_fails_the_run_naming_the_path() {
+    let w = World::new();
+    let journal = w.state.join("history.jsonl");
+    std::fs::create_dir_all(&journal).expect("a directory where the journal belongs");
+    let run = w.run(&["--pipeline", "orders"]);
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    let all = said(&run);
+    assert!(
+        all.contains(&journal.display().to_string()) && all.contains("Is a directory"),
+        "names the path and the OS error: {all}"
+    );
+}
+
+#[test]
+#[ignore = "the exit code comes with the engine change after the rooms merge"]
+fn a_full_disk_fails_the_run_naming_the_path_and_leaves_no_temp_files() {
+    let w = World::new();
+    let Some(fs) = TinyFs::mount("size=64k") else {
+        return;
+    };
+    let state = fs.path().join("state");
+    std::fs::create_dir_all(&state).expect("mkdir");
+    let mut filler = std::fs::File::create(fs.path().join("filler")).expect("create");
+    let page = vec![0u8; 4096];
+    while std::io::Write::write_all(&mut filler, &page).is_ok() {}
+    drop(filler);
+    let run = Run::from(
+        w.cmd(&["--pipeline", "orders"])
+            .env("SLING_STATE_PATH", &state)
+            .output()
+            .expect("run"),
+    );
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    let all = said(&run);
+    assert!(
+        all.contains(&state.display().to_string()) && all.contains("No space left on device"),
+        "names the path and the OS error: {all}"
+    );
+    let temps: Vec<String> = tree(&state)
+        .into_iter()
+        .filter(|p| p.ends_with(".tmp"))
+        .collect();
+    assert!(temps.is_empty(), "temp files left behind: {temps:?}");
+}

@@ -298,11 +298,17 @@ impl StateStore {
         }
         let mut file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&path)
             .map_err(io(&path, "cannot open"))?;
-        // One write per line: O_APPEND keeps concurrent writers' lines whole.
-        let mut line = String::with_capacity(json.len() + 1);
+        // One write per line: O_APPEND keeps concurrent writers' lines whole. After a torn last line (a crash or a
+        // full disk mid-write) the record starts a line of its own, so the torn one is skipped by readers, not
+        // glued onto this one.
+        let mut line = String::with_capacity(json.len() + 2);
+        if ends_torn(&file).map_err(io(&path, "cannot read"))? {
+            line.push('\n');
+        }
         line.push_str(json);
         line.push('\n');
         file.write_all(line.as_bytes())
@@ -328,6 +334,18 @@ impl StateStore {
         let text = fs::read_to_string(self.pipeline_dir(pipeline).join(LAST_RUN)).ok()?;
         serde_json::from_str(&text).ok()
     }
+}
+
+/// True when the file is not empty and its last byte is not a newline.
+fn ends_torn(file: &File) -> std::io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    let mut last = [0u8; 1];
+    file.read_exact_at(&mut last, len - 1)?;
+    Ok(last[0] != b'\n')
 }
 
 #[cfg(test)]
@@ -418,6 +436,30 @@ mod tests {
         assert!(err.to_string().contains("symbolic link"), "{err}");
         assert!(outside.join("precious").exists());
         assert!(d.path().join("outside").exists());
+    }
+
+    #[test]
+    fn a_record_after_a_torn_line_starts_a_line_of_its_own() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = StateStore::new(d.path());
+        s.record(&report("a", 1)).expect("record");
+        let journal = d.path().join(JOURNAL);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(&journal)
+            .expect("open");
+        f.write_all(br#"{"sync_job_id":"j","pipeline":"a","ro"#)
+            .expect("tear");
+        drop(f);
+        s.record(&report("a", 3)).expect("record");
+        let text = fs::read_to_string(&journal).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(
+            serde_json::from_str::<PipelineReport>(lines[2]).is_ok(),
+            "{text}"
+        );
+        assert_eq!(s.last_runs().first().map(|r| r.rows), Some(3));
     }
 
     #[test]
