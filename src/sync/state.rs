@@ -61,6 +61,15 @@ pub struct StateStore {
     root: PathBuf,
 }
 
+/// What the journal says, for the console's start.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// The newest record of each pipeline, by pipeline name.
+    pub latest: Vec<PipelineReport>,
+    /// Lines that were not a record and were skipped.
+    pub skipped_lines: u64,
+}
+
 /// Held while a pipeline runs; dropping it releases the lock.
 #[derive(Debug)]
 pub struct RunLock {
@@ -315,18 +324,49 @@ impl StateStore {
             .map_err(io(&path, "cannot append"))
     }
 
-    /// The newest journal record of each pipeline, read at console start. Unreadable lines are skipped.
+    /// The newest journal record of each pipeline, read at console start (`history` with the count dropped).
     pub fn last_runs(&self) -> Vec<PipelineReport> {
-        let Ok(text) = fs::read_to_string(self.root.join(JOURNAL)) else {
-            return Vec::new();
-        };
+        self.history().latest
+    }
+
+    /// The newest journal record of each pipeline, from the rotated journal and then the current one. The files are
+    /// read line by line as bytes: a line that is not a record (a torn write, a bad byte) is skipped and counted,
+    /// and hides nothing else.
+    pub fn history(&self) -> History {
         let mut latest: std::collections::BTreeMap<String, PipelineReport> = Default::default();
-        for line in text.lines() {
-            if let Ok(r) = serde_json::from_str::<PipelineReport>(line) {
-                latest.insert(r.pipeline.clone(), r);
+        let mut skipped = 0;
+        for path in [
+            self.root.join(format!("{JOURNAL}.1")),
+            self.root.join(JOURNAL),
+        ] {
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            let mut reader = std::io::BufReader::new(file);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match std::io::BufRead::read_until(&mut reader, b'\n', &mut line) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    // A read error (e.g. the journal is a directory) ends this file; it is not a line to count.
+                    Err(_) => break,
+                }
+                if line.trim_ascii().is_empty() {
+                    continue;
+                }
+                match serde_json::from_slice::<PipelineReport>(&line) {
+                    Ok(r) => {
+                        latest.insert(r.pipeline.clone(), r);
+                    }
+                    Err(_) => skipped += 1,
+                }
             }
         }
-        latest.into_values().collect()
+        History {
+            latest: latest.into_values().collect(),
+            skipped_lines: skipped,
+        }
     }
 
     /// The pipeline's last-run record, if it has one.
@@ -460,6 +500,34 @@ mod tests {
             "{text}"
         );
         assert_eq!(s.last_runs().first().map(|r| r.rows), Some(3));
+    }
+
+    #[test]
+    fn bad_bytes_and_torn_lines_are_skipped_and_counted_and_hide_nothing_else() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = StateStore::new(d.path());
+        s.record(&report("a", 1)).expect("record");
+        let journal = d.path().join(JOURNAL);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(&journal)
+            .expect("open");
+        f.write_all(b"{\"pipeline\":\"\xff\"}\nnot json\n\n")
+            .expect("write");
+        drop(f);
+        s.record(&report("b", 2)).expect("record");
+        fs::write(
+            d.path().join(format!("{JOURNAL}.1")),
+            serde_json::to_string(&report("old", 9)).expect("json") + "\n",
+        )
+        .expect("write");
+        let h = s.history();
+        assert_eq!(h.skipped_lines, 2);
+        let rows: Vec<(String, u64)> = h.latest.into_iter().map(|r| (r.pipeline, r.rows)).collect();
+        assert_eq!(
+            rows,
+            vec![("a".into(), 1), ("b".into(), 2), ("old".into(), 9)]
+        );
     }
 
     #[test]
