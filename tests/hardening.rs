@@ -467,3 +467,71 @@ fn a_full_disk_fails_the_run_naming_the_path_and_leaves_no_temp_files() {
         .collect();
     assert!(temps.is_empty(), "temp files left behind: {temps:?}");
 }
+
+// ---- 7. Redaction masks the secret values themselves, not only URL shapes ------------------------------------------
+
+#[test]
+fn secrets_are_masked_by_value_in_every_form_sling_might_echo() {
+    let w = World::new();
+    std::fs::create_dir_all(w.home.join(".sling")).expect("mkdir");
+    std::fs::write(
+        w.home.join(".sling/env.yaml"),
+        "connections:\n  WAREHOUSE:\n    type: postgres\n    host: 127.0.0.1\n    password: envYamlS3cret\n",
+    )
+    .expect("write env.yaml");
+    let secrets = [
+        "p@ss:w/rd",       // raw @ : / in a URL password
+        "ss:w/rd",         // what a shape rule cutting at the first @ would leave
+        "p%40ss%3Aw%2Frd", // the same password percent-encoded
+        "envYamlS3cret",   // from ~/.sling/env.yaml
+        "inlineYamlPw9",   // from SLING_ENV_YAML
+        "uery-Secret9",    // a ?password= parameter, raw and decoded
+        "jsonShapeS3cret", // {"password": "..."} that no connection defines
+    ];
+    let say = Say::new(
+        concat!(
+            r#"{"lvl":"info","time":"2026-11-27T00:00:00Z","msg":"connecting with {\"user\":\"reader\",\"password\":\"jsonShapeS3cret\"}"}"#,
+            "\n",
+            r#"{"lvl":"info","time":"2026-11-27T00:00:00Z","msg":"url postgresql://reader:p@ss:w/rd@127.0.0.1:5432/app"}"#,
+            "\n",
+        ),
+        "fatal:\n~ password authentication failed: p@ss:w/rd (encoded p%40ss%3Aw%2Frd)\n\
+         warehouse login with envYamlS3cret refused; lake said inlineYamlPw9\n\
+         audit q uery-Secret9 / q%20uery-Secret9\n",
+    );
+    let run = Run::from(
+        say.cmd(&w, &["--pipeline", "orders"])
+            .env("SHIM_EXIT", "1")
+            .env("SYNC_MAX_RETRIES", "0")
+            .env(
+                "MISSION_PG",
+                "postgresql://reader:p@ss:w/rd@127.0.0.1:5432/app?sslmode=disable",
+            )
+            .env(
+                "AUDIT_DB",
+                "postgres://auditor@127.0.0.1:5432/audit?sslmode=disable&password=q%20uery-Secret9",
+            )
+            .env(
+                "SLING_ENV_YAML",
+                "connections:\n  LAKE:\n    url: mysql://u:inlineYamlPw9@127.0.0.1/lake\n",
+            )
+            .output()
+            .expect("run"),
+    );
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    let journal = std::fs::read_to_string(w.state.join("history.jsonl")).expect("journal");
+    assert!(
+        journal.contains("password authentication failed"),
+        "{journal}"
+    );
+    for place in [&run.stdout, &run.stderr, &journal] {
+        for secret in secrets {
+            assert!(!place.contains(secret), "{secret} leaked:\n{place}");
+        }
+    }
+    assert!(
+        run.stdout.contains("\"password\\\":\\\"***\\\""),
+        "{}",
+        run.stdout
+    );
+}
