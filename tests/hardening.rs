@@ -535,3 +535,271 @@ fn secrets_are_masked_by_value_in_every_form_sling_might_echo() {
         run.stdout
     );
 }
+
+// ---- The items below need the engine and spawn changes that follow the engine restructuring -------------------------
+
+fn alive(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+}
+
+fn pids_in(file: &Path) -> Vec<i32> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Waits (bounded) until `pred` holds; panics with `what` otherwise. A bound on a wait, not a timed assertion.
+fn wait_for(what: &str, pred: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !pred() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Kills what a test left running, by pid, whatever happened.
+struct Reaper(Vec<PathBuf>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for file in &self.0 {
+            for pid in pids_in(file) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+// ---- 2. A SIGKILLed wrapper never leaves two Sling processes on one pipeline ---------------------------------------
+
+#[test]
+#[ignore = "needs the spawn change that follows the engine restructuring"]
+fn after_kill_9_of_the_wrapper_a_new_run_never_overlaps_the_old_sling() {
+    let w = World::new();
+    let shim_dir = tempfile::tempdir().expect("tempdir");
+    let live = shim_dir.path().join("live");
+    let _reaper = Reaper(vec![live.clone()]);
+    let cmd = |steps: &str| {
+        let mut c = w.cmd(&["--pipeline", "orders"]);
+        c.env("SLING_BIN", shim())
+            .env("SHIM_DIR", shim_dir.path())
+            .env("SHIM_MODE", "slow")
+            .env("SHIM_STEPS", steps)
+            .env("SYNC_MAX_RETRIES", "0");
+        c
+    };
+    let mut first = cmd("100")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for("the first Sling to start copying", || {
+        pids_in(&live).len() == 1
+    });
+    first.kill().expect("kill -9 the wrapper");
+    first.wait().expect("reap");
+    // At once: the old Sling may still be alive; the new run must not start a second one beside it.
+    let second = Run::from(cmd("2").output().expect("second run"));
+    let overlap = std::fs::read_to_string(shim_dir.path().join("overlap")).unwrap_or_default();
+    assert!(
+        overlap.is_empty(),
+        "two Sling processes on one pipeline: {overlap}"
+    );
+    match second.code {
+        Some(0) => {}
+        Some(1) => assert!(
+            second.finished("orders")["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("already running")),
+            "{}",
+            second.explain()
+        ),
+        _ => panic!("{}", second.explain()),
+    }
+    // The orphan does not copy on unsupervised: it was told to stop (SIGINT, Sling's clean stop).
+    let old = pids_in(&live)[0];
+    wait_for("the orphaned Sling to stop", || !alive(old));
+    assert!(
+        pids_in(&shim_dir.path().join("got-sigint")).contains(&old),
+        "the orphan got SIGINT"
+    );
+}
+
+// ---- 6. A YAML bomb is refused at once, naming the file --------------------------------------------------------------
+
+#[test]
+#[ignore = "needs the discovery change that follows the engine restructuring"]
+fn deeply_nested_yaml_is_refused_with_a_clear_error_naming_the_file() {
+    let w = World::new();
+    let bomb = w.write_pipeline("bomb", &"[".repeat(200 * 1024));
+    let run = w.run(&[]);
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    let error = run.finished("bomb")["error"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        error.contains(&bomb.display().to_string()) && error.contains("nested deeper than"),
+        "{error}"
+    );
+    assert_eq!(run.finished("orders")["status"], "success");
+    let big = w.write_pipeline("big", &format!("# {}\n", "x".repeat(2 * 1024 * 1024)));
+    let run = w.run(&["--pipeline", "big"]);
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    let error = run.finished("big")["error"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        error.contains(&big.display().to_string()) && error.contains("larger than"),
+        "{error}"
+    );
+}
+
+// ---- 8. Entries of the pipeline directory that cannot be read are reported, not skipped -----------------------------
+
+#[test]
+#[ignore = "needs the discovery change that follows the engine restructuring"]
+fn symlink_loops_dangling_links_and_special_files_are_invalid_pipelines() {
+    let w = World::new();
+    let d = &w.pipelines;
+    std::os::unix::fs::symlink(d.join("loop2.yaml"), d.join("loop1.yaml")).expect("symlink");
+    std::os::unix::fs::symlink(d.join("loop1.yaml"), d.join("loop2.yaml")).expect("symlink");
+    std::os::unix::fs::symlink("/nonexistent/x.yaml", d.join("dangling.yaml")).expect("symlink");
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(d.join("fifo.yaml"))
+        .status()
+        .expect("mkfifo");
+    assert!(fifo.success());
+    let run = w.run(&[]);
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    for (name, why) in [
+        ("loop1", "symbolic links"),
+        ("loop2", "symbolic links"),
+        ("dangling", "does not exist"),
+        ("fifo", "not a regular file"),
+    ] {
+        let f = run.finished(name);
+        let error = f["error"].as_str().unwrap_or("");
+        assert_eq!(f["status"], "failed", "{name}");
+        assert!(
+            error.contains(&d.join(format!("{name}.yaml")).display().to_string())
+                && error.contains(why),
+            "{name}: {error}"
+        );
+    }
+    assert_eq!(run.finished("orders")["status"], "success");
+    let run = w.run(&["--pipeline", "loop1"]);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "an invalid pipeline, not an unknown one: {}",
+        run.explain()
+    );
+}
+
+// ---- 12. A pipeline cancelled before it started writes nothing while another process holds its lock -----------------
+
+#[test]
+#[ignore = "needs the engine change that follows the engine restructuring"]
+fn a_pipeline_cancelled_before_start_leaves_a_lock_held_elsewhere_alone() {
+    let w = World::new();
+    // Another process (a CronJob pod, a console) is running `products`.
+    let dir = w.state.join("pipelines/products");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let lock = std::fs::File::create(dir.join("run.lock")).expect("create");
+    let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .expect("flock");
+    let shim_dir = tempfile::tempdir().expect("tempdir");
+    let mut child = w
+        .cmd(&["--pipeline", "orders", "--pipeline", "products"])
+        .env("SLING_BIN", shim())
+        .env("SHIM_DIR", shim_dir.path())
+        .env("SHIM_MODE", "hang")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for("orders' Sling to start", || {
+        shim_dir.path().join("invocations").exists()
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid")),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM");
+    assert_eq!(child.wait().expect("wait").code(), Some(143));
+    let pipelines: Vec<String> = w
+        .journal()
+        .iter()
+        .filter_map(|r| r["pipeline"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        pipelines,
+        ["orders"],
+        "nothing recorded for the pipeline another process runs"
+    );
+}
+
+// ---- 13. A grandchild that leaves Sling's process group (documented limit) ------------------------------------------
+
+#[test]
+#[ignore = "needs the spawn change that follows the engine restructuring"]
+fn a_grandchild_in_its_own_session_keeps_the_pipeline_locked_while_it_lives() {
+    let w = World::new();
+    let shim_dir = tempfile::tempdir().expect("tempdir");
+    let grandchild = shim_dir.path().join("grandchild");
+    let _reaper = Reaper(vec![grandchild.clone()]);
+    let cmd = |mode: &str| {
+        let mut c = w.cmd(&["--pipeline", "orders"]);
+        c.env("SLING_BIN", shim())
+            .env("SHIM_DIR", shim_dir.path())
+            .env("SHIM_MODE", mode)
+            .env("SHIM_REAL", common::sling_bin());
+        c
+    };
+    let first = Run::from(cmd("setsid_child").output().expect("run"));
+    assert_eq!(first.code, Some(0), "{}", first.explain());
+    let pid = pids_in(&grandchild)[0];
+    assert!(
+        alive(pid),
+        "setsid escapes the process-group kill: the documented limit"
+    );
+    let second = Run::from(
+        cmd("fail_then_real")
+            .env("SHIM_FAILS", "0")
+            .output()
+            .expect("run"),
+    );
+    assert_eq!(second.code, Some(1), "{}", second.explain());
+    assert!(
+        second.finished("orders")["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("already running")),
+        "the escaped grandchild still holds the run lock: {}",
+        second.explain()
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the grandchild");
+    wait_for("the grandchild to go", || !alive(pid));
+    let third = Run::from(
+        cmd("fail_then_real")
+            .env("SHIM_FAILS", "0")
+            .output()
+            .expect("run"),
+    );
+    assert_eq!(third.code, Some(0), "{}", third.explain());
+}
