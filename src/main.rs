@@ -12,7 +12,7 @@ use sling_sync_wrapper::sync::pipeline::{self, Pipeline};
 use sling_sync_wrapper::sync::redact::Redactor;
 use sling_sync_wrapper::sync::state::StateStore;
 use sling_sync_wrapper::sync::{ChildEnv, Engine, EngineConfig, JobSpec};
-use sling_sync_wrapper::telemetry::text_format::escape_control;
+use sling_sync_wrapper::telemetry::escape_control;
 use sling_sync_wrapper::telemetry::{OtelConfig, Output, Telemetry};
 
 fn main() {
@@ -151,7 +151,7 @@ async fn run(
             detail
         );
         // The OTel layers are shut down by now; only the local output remains.
-        tracing::warn!(target: "sync", exports_failed = snap.exports_failed, "{line}");
+        tracing::warn!(target: sling_sync_wrapper::sync::spans::SYNC, exports_failed = snap.exports_failed, "{line}");
         if !settings.batch {
             eprintln!("warning: {line}");
         }

@@ -1,9 +1,8 @@
 //! The wrapper's own state under `SLING_STATE_PATH` (Sling's incremental checkpoint lives in the target, not here):
 //!
 //! ```text
-//! <root>/history.jsonl                      one JSON line per pipeline run (the console reads it at start)
-//! <root>/pipelines/<pipeline>/run.lock      held (flock) while the pipeline runs; says who holds it
-//! <root>/pipelines/<pipeline>/last_run.json the last finished run of this pipeline (written atomically)
+//! <root>/history.jsonl                  one JSON line per pipeline run (the console reads it at start)
+//! <root>/pipelines/<pipeline>/run.lock  held (flock) while the pipeline runs; says who holds it
 //! ```
 //!
 //! Per-pipeline directories live in their own namespace, so no pipeline name (`history.jsonl`, `history.jsonl.1`)
@@ -23,7 +22,8 @@ const JOURNAL: &str = "history.jsonl";
 /// The namespace of per-pipeline directories.
 const PIPELINES: &str = "pipelines";
 const LOCK: &str = "run.lock";
-const LAST_RUN: &str = "last_run.json";
+/// Written by older versions next to the lock; still recognises (and moves) a directory of the old layout.
+const LEGACY_LAST_RUN: &str = "last_run.json";
 /// The journal is rotated to `history.jsonl.1` past this size, so it cannot grow without bound.
 const JOURNAL_ROTATE_BYTES: u64 = 8 * 1024 * 1024;
 
@@ -37,8 +37,6 @@ pub enum StateError {
     },
     #[error("state path: pipeline `{pipeline}`: {reason}")]
     BadName { pipeline: String, reason: NameError },
-    #[error("state path {path}: refusing to remove anything there: {why}")]
-    NotOwned { path: PathBuf, why: String },
     #[error("state path {path}: {action}: {source}")]
     Io {
         path: PathBuf,
@@ -107,7 +105,7 @@ impl StateStore {
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
-            let holds_state = [LOCK, LAST_RUN]
+            let holds_state = [LOCK, LEGACY_LAST_RUN]
                 .iter()
                 .any(|f| fs::symlink_metadata(entry.path().join(f)).is_ok_and(|m| m.is_file()));
             if is_dir && holds_state && pipeline_name::validate(&name).is_ok() {
@@ -125,7 +123,7 @@ impl StateStore {
             if name == PIPELINES {
                 // A pipeline once named `pipelines`: its files sit in the namespace directory itself.
                 fs::create_dir_all(&to).map_err(io(&to, "cannot create directory"))?;
-                for f in [LOCK, LAST_RUN] {
+                for f in [LOCK, LEGACY_LAST_RUN] {
                     match fs::rename(from.join(f), to.join(f)) {
                         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                             return Err(io(&from.join(f), "cannot move to the new layout")(e))
@@ -169,44 +167,6 @@ impl StateStore {
             reason,
         })?;
         Ok(self.pipeline_dir(pipeline))
-    }
-
-    /// The pipeline's directory when it exists and is provably its own: a real directory (not a symbolic link) whose
-    /// resolved path sits directly in the resolved parent under the pipeline's name. Anything else is refused, so a
-    /// reset can never reach outside the state directory.
-    fn owned_dir(&self, pipeline: &str) -> Result<Option<PathBuf>, StateError> {
-        let dir = self.checked_dir(pipeline)?;
-        let meta = match fs::symlink_metadata(&dir) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(&dir, "cannot inspect")(e)),
-        };
-        let not_owned = |why: &str| StateError::NotOwned {
-            path: dir.clone(),
-            why: why.to_owned(),
-        };
-        if meta.file_type().is_symlink() {
-            return Err(not_owned(
-                "it is a symbolic link, not the pipeline's own directory",
-            ));
-        }
-        if !meta.is_dir() {
-            return Err(not_owned("it is not a directory"));
-        }
-        let parent = dir
-            .parent()
-            .ok_or_else(|| not_owned("it has no parent directory"))?;
-        let parent = fs::canonicalize(parent).map_err(io(parent, "cannot resolve"))?;
-        let resolved = fs::canonicalize(&dir).map_err(io(&dir, "cannot resolve"))?;
-        if resolved.parent() != Some(parent.as_path())
-            || resolved.file_name() != Some(std::ffi::OsStr::new(pipeline))
-        {
-            return Err(not_owned(&format!(
-                "it resolves to {}, outside the state directory",
-                resolved.display()
-            )));
-        }
-        Ok(Some(resolved))
     }
 
     /// Takes the per-pipeline run lock without waiting. A second holder gets `StateError::Locked` and touches nothing.
@@ -257,43 +217,14 @@ impl StateStore {
         }
     }
 
-    /// Backfill: forget the pipeline's wrapper state (its last-run record). The journal is history, not state, and
-    /// keeps its lines; the lock file is left alone because the caller holds it.
-    pub fn reset(&self, pipeline: &str) -> Result<(), StateError> {
-        let Some(dir) = self.owned_dir(pipeline)? else {
-            return Ok(());
-        };
-        let entries = fs::read_dir(&dir).map_err(io(&dir, "cannot read directory"))?;
-        for entry in entries {
-            let entry = entry.map_err(io(&dir, "cannot read directory"))?;
-            if entry.file_name() == LOCK {
-                continue;
-            }
-            let p = entry.path();
-            // `file_type` does not follow links and `remove_dir_all` removes a link, never its target.
-            let res = if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                fs::remove_dir_all(&p)
-            } else {
-                fs::remove_file(&p)
-            };
-            res.map_err(io(&p, "cannot remove"))?;
-        }
-        Ok(())
-    }
-
-    /// Records a finished run: the pipeline's `last_run.json` (atomically) and one line in the journal.
+    /// Records a finished run: one line in the journal.
     pub fn record(&self, report: &PipelineReport) -> Result<(), StateError> {
         let json = serde_json::to_string(report).map_err(|e| StateError::Io {
             path: self.root.clone(),
             action: "cannot serialise run record",
             source: std::io::Error::other(e),
         })?;
-        let dir = self.checked_dir(&report.pipeline)?;
-        fs::create_dir_all(&dir).map_err(io(&dir, "cannot create directory"))?;
-        let last = dir.join(LAST_RUN);
-        let tmp = dir.join(format!(".{LAST_RUN}.{}.tmp", std::process::id()));
-        fs::write(&tmp, json.as_bytes()).map_err(io(&tmp, "cannot write"))?;
-        fs::rename(&tmp, &last).map_err(io(&last, "cannot replace"))?;
+        fs::create_dir_all(&self.root).map_err(io(&self.root, "cannot create directory"))?;
         self.append_journal(&json)
     }
 
@@ -368,12 +299,6 @@ impl StateStore {
             skipped_lines: skipped,
         }
     }
-
-    /// The pipeline's last-run record, if it has one.
-    pub fn last_run(&self, pipeline: &str) -> Option<PipelineReport> {
-        let text = fs::read_to_string(self.pipeline_dir(pipeline).join(LAST_RUN)).ok()?;
-        serde_json::from_str(&text).ok()
-    }
 }
 
 /// True when the file is not empty and its last byte is not a newline.
@@ -425,57 +350,40 @@ mod tests {
     }
 
     #[test]
-    fn record_writes_last_run_and_journal_and_reset_clears_state_only() {
+    fn record_appends_to_the_journal_and_last_runs_keeps_the_newest() {
         let d = tempfile::tempdir().expect("tempdir");
-        let s = StateStore::new(d.path());
+        let s = StateStore::new(d.path().join("state"));
         s.record(&report("a", 1)).expect("record");
         s.record(&report("a", 2)).expect("record");
         s.record(&report("b", 5)).expect("record");
-        assert_eq!(s.last_run("a").map(|r| r.rows), Some(2));
         let last: Vec<(String, u64)> = s
             .last_runs()
             .into_iter()
             .map(|r| (r.pipeline, r.rows))
             .collect();
         assert_eq!(last, vec![("a".into(), 2), ("b".into(), 5)]);
-        let _lock = s.lock("a", "j").expect("lock");
-        s.reset("a").expect("reset");
-        assert!(s.last_run("a").is_none());
-        assert!(s.pipeline_dir("a").join(LOCK).exists());
-        assert_eq!(s.last_run("b").map(|r| r.rows), Some(5));
-        let journal = fs::read_to_string(d.path().join(JOURNAL)).expect("journal");
+        let journal = fs::read_to_string(s.root().join(JOURNAL)).expect("journal");
         assert_eq!(journal.lines().count(), 3);
-        assert!(!fs::read_dir(s.pipeline_dir("a")).expect("dir").any(|e| e
-            .expect("entry")
-            .file_name()
-            .to_string_lossy()
-            .ends_with(".tmp")));
+        // The journal is the only file a run writes.
+        let files: Vec<String> = fs::read_dir(s.root())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files, [JOURNAL]);
     }
 
     #[test]
-    fn reset_refuses_hostile_names_and_directories_that_are_not_its_own() {
+    fn hostile_names_take_no_lock_and_create_nothing() {
         let d = tempfile::tempdir().expect("tempdir");
-        let outside = d.path().join("outside");
-        fs::create_dir_all(&outside).expect("mkdir");
-        fs::write(outside.join("precious"), b"keep").expect("write");
         let root = d.path().join("state");
-        fs::create_dir_all(&root).expect("mkdir");
         let s = StateStore::new(&root);
-        for name in ["..", ".", "a/../..", ""] {
+        for name in ["..", ".", "a/../..", "", "x\ny"] {
             assert!(
-                matches!(s.reset(name), Err(StateError::BadName { .. })),
-                "{name}"
+                matches!(s.lock(name, "j"), Err(StateError::BadName { .. })),
+                "{name:?}"
             );
-            assert!(s.lock(name, "j").is_err(), "{name}");
         }
-        fs::create_dir_all(root.join(PIPELINES)).expect("mkdir");
-        std::os::unix::fs::symlink(&outside, s.pipeline_dir("linked")).expect("symlink");
-        let err = s
-            .reset("linked")
-            .expect_err("a link is not its own directory");
-        assert!(err.to_string().contains("symbolic link"), "{err}");
-        assert!(outside.join("precious").exists());
-        assert!(d.path().join("outside").exists());
+        assert!(!root.exists());
     }
 
     #[test]
@@ -549,11 +457,7 @@ mod tests {
         for name in ["orders", "pipelines", "history.jsonl"] {
             let old = d.path().join(name);
             fs::create_dir_all(&old).expect("mkdir");
-            fs::write(
-                old.join(LAST_RUN),
-                serde_json::to_string(&report(name, 7)).expect("json"),
-            )
-            .expect("write");
+            fs::write(old.join(LEGACY_LAST_RUN), "{}").expect("write");
         }
         // An older version's run holds the orders lock while the new version migrates.
         let held = File::create(d.path().join("orders").join(LOCK)).expect("create");
@@ -568,7 +472,10 @@ mod tests {
             "other directories stay"
         );
         for name in ["orders", "pipelines", "history.jsonl"] {
-            assert_eq!(s.last_run(name).map(|r| r.rows), Some(7), "{name}");
+            assert!(
+                s.pipeline_dir(name).join(LEGACY_LAST_RUN).is_file(),
+                "{name}"
+            );
         }
         assert!(matches!(
             s.lock("orders", "new"),

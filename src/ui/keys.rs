@@ -3,6 +3,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::model::{Model, Overlay};
+
 /// What a key asks for; `input::update` decides what it means in the current pane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -193,4 +195,14 @@ pub fn help(scope: Scope) -> impl Iterator<Item = (&'static str, &'static str)> 
     KEYS.iter()
         .filter(move |b| b.scope == scope && !b.help.is_empty())
         .map(|b| (b.label, b.help))
+}
+
+/// Which part of the key list is live.
+pub fn scope(model: &Model) -> Scope {
+    match &model.overlay {
+        Some(Overlay::Confirm { .. }) => Scope::Dialog,
+        Some(Overlay::Help { .. }) => Scope::Help,
+        None if model.filter_editing => Scope::Filter,
+        None => Scope::Main,
+    }
 }

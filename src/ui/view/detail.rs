@@ -11,6 +11,7 @@ use ratatui::Frame;
 use super::format::{ago, clean, short_id, thousands};
 use super::theme::Theme;
 use super::{focused, pane, styled};
+use crate::sync::event::CheckOutcome;
 use crate::ui::model::{Activity, Model, Pane, PipelineView};
 
 const LABEL_W: usize = 9;
@@ -125,8 +126,8 @@ fn fields(p: &PipelineView, now: DateTime<Utc>, theme: &Theme) -> Vec<Field> {
     out.push(("mode", run, plain));
     out.push(("state", p.info.state_path.clone(), plain));
     let error = match (&p.activity, &p.last) {
-        (Activity::Active(r), _) => r.error.clone(),
-        (Activity::Idle, Some(r)) => r.error.clone(),
+        (Activity::Active(r), _) => r.error.as_ref().map(|e| e.to_string()),
+        (Activity::Idle, Some(r)) => r.error.as_ref().map(|e| e.to_string()),
         _ => None,
     }
     .or_else(|| p.info.problem.clone());
@@ -141,14 +142,14 @@ fn fields(p: &PipelineView, now: DateTime<Utc>, theme: &Theme) -> Vec<Field> {
         _ => &[],
     };
     for (i, c) in checks.iter().enumerate() {
-        let (verdict, style) = match (c.ok, c.warning) {
-            (true, false) => ("ok", theme.ok()),
-            (true, true) => ("warning", theme.bold()),
-            (false, _) => ("FAILED", theme.error()),
+        let (verdict, style) = match c.outcome {
+            CheckOutcome::Ok => ("ok", theme.ok()),
+            CheckOutcome::Warning => ("warning", theme.bold()),
+            CheckOutcome::Failed => ("FAILED", theme.error()),
         };
         out.push((
             if i == 0 { "checks" } else { "" },
-            format!("{verdict} {}: {}", c.name, c.detail),
+            format!("{verdict} {}: {}", c.kind, c.detail),
             style,
         ));
     }

@@ -8,7 +8,6 @@ use ratatui::Frame;
 use super::format::clean;
 use super::styled;
 use super::theme::Theme;
-use crate::ui::input::scope;
 use crate::ui::keys::{self, Scope};
 use crate::ui::model::Model;
 
@@ -31,7 +30,10 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
         spans.push(styled("│", theme.dim()));
     }
     let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
-    for (key, word) in fitting(scope(model), usize::from(area.width).saturating_sub(used)) {
+    for (key, word) in fitting(
+        keys::scope(model),
+        usize::from(area.width).saturating_sub(used),
+    ) {
         spans.push(Span::raw("  "));
         spans.push(styled(key, theme.key()));
         spans.push(Span::raw(format!(" {word}")));

@@ -123,9 +123,9 @@ fn attempt_text(p: &PipelineView, max_attempts: u32) -> String {
 fn next_text(p: &PipelineView, now: DateTime<Utc>) -> String {
     match &p.activity {
         Activity::Active(run) => match &run.retry {
-            Some(r) if !run.cancel_requested => match countdown(r.at, now).as_str() {
-                "now" => format!("retry {}/{} now", r.next_attempt, r.max_attempts),
-                left => format!("retry {}/{} in {left}", r.next_attempt, r.max_attempts),
+            Some(r) if !run.cancel_requested => match countdown(r.at, now) {
+                None => format!("retry {}/{} now", r.next_attempt, r.max_attempts),
+                Some(left) => format!("retry {}/{} in {left}", r.next_attempt, r.max_attempts),
             },
             _ => String::new(),
         },
