@@ -422,7 +422,6 @@ fn said(run: &Run) -> String {
 }
 
 #[test]
-#[ignore = "the exit code comes with the engine change after the rooms merge"]
 fn a_journal_that_cannot_be_written_fails_the_run_naming_the_path() {
     let w = World::new();
     let journal = w.state.join("history.jsonl");
@@ -437,7 +436,6 @@ fn a_journal_that_cannot_be_written_fails_the_run_naming_the_path() {
 }
 
 #[test]
-#[ignore = "the exit code comes with the engine change after the rooms merge"]
 fn a_full_disk_fails_the_run_naming_the_path_and_leaves_no_temp_files() {
     let w = World::new();
     let Some(fs) = TinyFs::mount("size=64k") else {

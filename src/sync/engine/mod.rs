@@ -19,7 +19,7 @@ use super::event::{Command, EventSink, JobReport, Mode, PipelineReport, Status, 
 use super::metrics;
 use super::noop::{Noop, NoopShared};
 use super::pipeline::Pipeline;
-use super::redact::Redactor;
+use super::redact::{Redacted, Redactor};
 use super::retry::RetryPolicy;
 use super::sling::{ChildEnv, SlingCommand};
 use super::spans;
@@ -208,8 +208,8 @@ impl Engine {
             let mut reports = Vec::with_capacity(job.pipelines.len());
             for (p, token) in job.pipelines.iter().zip(tokens) {
                 let r = if token.is_cancelled() {
-                    let r = self.cancelled_before_start(&job, p);
-                    self.record(&r);
+                    let mut r = self.cancelled_before_start(&job, p);
+                    self.record(&mut r);
                     r
                 } else {
                     self.run_pipeline(&job, p, &noop, sink, token).await
@@ -286,14 +286,21 @@ impl Engine {
         }
     }
 
-    fn record(&self, r: &PipelineReport) {
+    /// Appends the run's history line. A run whose record cannot be written is not a success: it fails (unless it
+    /// was cancelled) with an error naming the path and the OS error, so the exit code says so.
+    fn record(&self, r: &mut PipelineReport) {
         if let Err(e) = self.cfg.state.record(r) {
-            let text = format!("cannot record the run in the history journal: {e}");
-            spans::pipeline_note(
-                &r.pipeline,
-                tracing::Level::ERROR,
-                &self.redactor.redacted(&text),
-            );
+            let text = self.redactor.redacted(&format!(
+                "cannot record the run in the history journal: {e}"
+            ));
+            spans::pipeline_note(&r.pipeline, tracing::Level::ERROR, &text);
+            if r.status != Status::Cancelled {
+                r.status = Status::Failed;
+            }
+            r.error = Some(match &r.error {
+                Some(before) => Redacted::join([&text, before], "; "),
+                None => text,
+            });
         }
     }
 }

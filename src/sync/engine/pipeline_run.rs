@@ -162,8 +162,8 @@ impl Engine {
                 }
             }
         }
-        let r = finish(report);
-        self.record(&r);
+        let mut r = finish(report);
+        self.record(&mut r);
         r
     }
 
