@@ -708,7 +708,6 @@ fn symlink_loops_dangling_links_and_special_files_are_invalid_pipelines() {
 // ---- 12. A pipeline cancelled before it started writes nothing while another process holds its lock -----------------
 
 #[test]
-#[ignore = "needs the engine change that follows the engine restructuring"]
 fn a_pipeline_cancelled_before_start_leaves_a_lock_held_elsewhere_alone() {
     let w = World::new();
     // Another process (a CronJob pod, a console) is running `products`.

@@ -208,9 +208,7 @@ impl Engine {
             let mut reports = Vec::with_capacity(job.pipelines.len());
             for (p, token) in job.pipelines.iter().zip(tokens) {
                 let r = if token.is_cancelled() {
-                    let mut r = self.cancelled_before_start(&job, p);
-                    self.record(&mut r);
-                    r
+                    self.cancelled_before_start(&job, p)
                 } else {
                     self.run_pipeline(&job, p, &noop, sink, token).await
                 };
@@ -268,9 +266,11 @@ impl Engine {
         Noop::new(self.cfg.clone(), self.redactor.clone())
     }
 
+    /// The report of a pipeline the job never started. It is recorded only under the pipeline's lock: when another
+    /// process holds it, that process is running the pipeline and its journal line is the one that counts.
     fn cancelled_before_start(&self, job: &JobSpec, p: &Pipeline) -> PipelineReport {
         let now = chrono::Utc::now();
-        PipelineReport {
+        let mut r = PipelineReport {
             sync_job_id: job.sync_job_id.clone(),
             pipeline: p.name.clone(),
             mode: job.mode,
@@ -283,7 +283,17 @@ impl Engine {
             duration_seconds: 0.0,
             error: Some(self.redactor.redacted("cancelled before it started")),
             checks: Vec::new(),
+        };
+        match self.cfg.state.lock(&p.name, &job.sync_job_id) {
+            Ok(_lock) => self.record(&mut r),
+            Err(e) => {
+                r.error = Some(
+                    self.redactor
+                        .redacted(&format!("cancelled before it started; not recorded: {e}")),
+                );
+            }
         }
+        r
     }
 
     /// Appends the run's history line. A run whose record cannot be written is not a success: it fails (unless it
