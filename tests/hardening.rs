@@ -580,7 +580,6 @@ impl Drop for Reaper {
 // ---- 2. A SIGKILLed wrapper never leaves two Sling processes on one pipeline ---------------------------------------
 
 #[test]
-#[ignore = "needs the spawn change that follows the engine restructuring"]
 fn after_kill_9_of_the_wrapper_a_new_run_never_overlaps_the_old_sling() {
     let w = World::new();
     let shim_dir = tempfile::tempdir().expect("tempdir");

@@ -71,7 +71,14 @@ pub struct History {
 /// Held while a pipeline runs; dropping it releases the lock.
 #[derive(Debug)]
 pub struct RunLock {
-    _lock: Flock<File>,
+    lock: Flock<File>,
+}
+
+impl std::os::fd::AsRawFd for RunLock {
+    /// The lock file's descriptor, for a child that must hold the lock too (`SlingCommand::holding`).
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.lock.as_raw_fd()
+    }
 }
 
 impl StateStore {
@@ -193,7 +200,7 @@ impl StateStore {
                 let _ = lock.set_len(0);
                 let _ = lock.seek(SeekFrom::Start(0));
                 let _ = lock.write_all(holder.as_bytes());
-                Ok(RunLock { _lock: lock })
+                Ok(RunLock { lock })
             }
             Err((mut file, errno)) if errno == nix::errno::Errno::EWOULDBLOCK => {
                 let mut holder = String::new();
