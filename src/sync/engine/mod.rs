@@ -229,7 +229,9 @@ impl Engine {
                 } else {
                     Status::Failed
                 };
-            let rows = reports.iter().map(|r| r.rows).sum();
+            let rows = reports
+                .iter()
+                .fold(0u64, |sum, r| sum.saturating_add(r.rows));
             let duration_seconds = started.elapsed().as_secs_f64();
             let failed: Vec<&str> = reports
                 .iter()

@@ -186,9 +186,11 @@ impl Engine {
         for attempt in 1..=ctx.max_attempts {
             report.attempts = attempt;
             let outcome = self.one_attempt(ctx, &cmd, attempt).await;
-            report.rows += outcome.rows;
+            // Each attempt's count is at most `sling_log::MAX_ROWS`; saturate rather than wrap over many attempts.
+            report.rows = report.rows.saturating_add(outcome.rows);
             for (s, n) in &outcome.streams {
-                *report.streams.entry(s.clone()).or_default() += n;
+                let total = report.streams.entry(s.clone()).or_default();
+                *total = total.saturating_add(*n);
             }
             report.status = outcome.status;
             report.error = outcome.reason.clone();
