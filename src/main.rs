@@ -20,26 +20,38 @@ fn main() {
     let env: BTreeMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
-    let code = match prepare(&cli, &env) {
-        Ok((settings, otel, pipelines)) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build();
-            match runtime {
-                Ok(rt) => rt.block_on(run(settings, otel, pipelines, env)),
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    exit::FAILED
-                }
-            }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    let code = match runtime {
+        Ok(rt) => rt.block_on(start(cli, env)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            exit::FAILED
         }
+    };
+    std::process::exit(code);
+}
+
+/// Signal handling comes first, so that SIGTERM during discovery (which reads every pipeline file) is an orderly
+/// exit with 128 + signal, not the default action's instant death.
+async fn start(cli: Cli, env: BTreeMap<String, String>) -> i32 {
+    let shutdown = match Shutdown::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return exit::FAILED;
+        }
+    };
+    match prepare(&cli, &env) {
+        Ok(_) if shutdown.token.is_cancelled() => shutdown.exit_code().unwrap_or(exit::FAILED),
+        Ok((settings, otel, pipelines)) => run(settings, otel, pipelines, env, shutdown).await,
         Err(message) => {
             // Messages can carry file names and values from outside; one error is one line on the terminal.
             eprintln!("error: {}", escape_control(&message));
             exit::USAGE
         }
-    };
-    std::process::exit(code);
+    }
 }
 
 /// Everything that can fail before a pipeline runs; an error here is exit code 2.
@@ -74,6 +86,7 @@ async fn run(
     otel: OtelConfig,
     pipelines: Vec<Pipeline>,
     env: BTreeMap<String, String>,
+    shutdown: Shutdown,
 ) -> i32 {
     let output = if settings.batch {
         let json = match settings.log_format {
@@ -90,13 +103,6 @@ async fn run(
         Err(e) => {
             eprintln!("error: {e:#}");
             return exit::USAGE;
-        }
-    };
-    let shutdown = match Shutdown::install() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return exit::FAILED;
         }
     };
     let engine = Engine::new(
