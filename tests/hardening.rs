@@ -664,7 +664,6 @@ fn deeply_nested_yaml_is_refused_with_a_clear_error_naming_the_file() {
 // ---- 8. Entries of the pipeline directory that cannot be read are reported, not skipped -----------------------------
 
 #[test]
-#[ignore = "needs the discovery change that follows the engine restructuring"]
 fn symlink_loops_dangling_links_and_special_files_are_invalid_pipelines() {
     let w = World::new();
     let d = &w.pipelines;
