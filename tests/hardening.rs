@@ -745,11 +745,13 @@ fn a_pipeline_cancelled_before_start_leaves_a_lock_held_elsewhere_alone() {
     );
 }
 
-// ---- 13. A grandchild that leaves Sling's process group (documented limit) ------------------------------------------
+// ---- 13. A grandchild that leaves Sling's process group: the documented limit --------------------------------------
 
+/// Sling 1.4.11 starts no such process (its sqlite3 helper stays in the group), and in Kubernetes the container's end
+/// takes everything with it; README ("How Sling is run") documents the limit. This test keeps that text true: the
+/// escaped process survives the run, and the run still ends and unlocks normally.
 #[test]
-#[ignore = "needs the spawn change that follows the engine restructuring"]
-fn a_grandchild_in_its_own_session_keeps_the_pipeline_locked_while_it_lives() {
+fn a_grandchild_in_its_own_session_escapes_the_group_stop_as_documented() {
     let w = World::new();
     let shim_dir = tempfile::tempdir().expect("tempdir");
     let grandchild = shim_dir.path().join("grandchild");
@@ -767,7 +769,7 @@ fn a_grandchild_in_its_own_session_keeps_the_pipeline_locked_while_it_lives() {
     let pid = pids_in(&grandchild)[0];
     assert!(
         alive(pid),
-        "setsid escapes the process-group kill: the documented limit"
+        "a setsid grandchild outlives the process-group stop"
     );
     let second = Run::from(
         cmd("fail_then_real")
@@ -775,25 +777,10 @@ fn a_grandchild_in_its_own_session_keeps_the_pipeline_locked_while_it_lives() {
             .output()
             .expect("run"),
     );
-    assert_eq!(second.code, Some(1), "{}", second.explain());
-    assert!(
-        second.finished("orders")["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("already running")),
-        "the escaped grandchild still holds the run lock: {}",
+    assert_eq!(
+        second.code,
+        Some(0),
+        "after a normal end the lock is released: {}",
         second.explain()
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("kill the grandchild");
-    wait_for("the grandchild to go", || !alive(pid));
-    let third = Run::from(
-        cmd("fail_then_real")
-            .env("SHIM_FAILS", "0")
-            .output()
-            .expect("run"),
-    );
-    assert_eq!(third.code, Some(0), "{}", third.explain());
 }
