@@ -2,7 +2,7 @@
 //! was expected.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use thiserror::Error;
@@ -31,6 +31,13 @@ pub enum SettingsError {
         flag: &'static str,
         value: String,
         expected: String,
+    },
+    #[error("{var} (--{flag}) = `{value}` cannot be used: {problem}")]
+    Unusable {
+        var: &'static str,
+        flag: &'static str,
+        value: String,
+        problem: String,
     },
     #[error("SLING_CONFIG (--config) and PIPELINE_DIR (--pipeline-dir) are both set: use one (a single file or a directory)")]
     BothSources,
@@ -222,6 +229,49 @@ impl Settings {
     }
 }
 
+/// Checks that `SLING_BIN` names an executable file, looking a bare name up in `path_var` as the spawn will; called
+/// once before any pipeline runs, so a typo is a configuration error (exit 2), not a failed run per pipeline.
+pub fn check_sling_bin(bin: &Path, path_var: Option<&str>) -> Result<PathBuf, SettingsError> {
+    let unusable = |problem: String| SettingsError::Unusable {
+        var: "SLING_BIN",
+        flag: "sling-bin",
+        value: bin.display().to_string(),
+        problem,
+    };
+    let candidates: Vec<PathBuf> = if bin.components().count() > 1 {
+        vec![bin.to_owned()]
+    } else {
+        std::env::split_paths(path_var.unwrap_or_default())
+            .map(|dir| dir.join(bin))
+            .collect()
+    };
+    let mut last_problem = None;
+    for candidate in candidates {
+        match executable(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(problem) => last_problem = Some(problem),
+        }
+    }
+    Err(unusable(
+        match (bin.components().count() > 1, last_problem) {
+            (true, Some(problem)) => problem,
+            _ => "expected an executable file; no such file in any directory of PATH".into(),
+        },
+    ))
+}
+
+fn executable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("expected an executable file: {e}"))?;
+    if !meta.is_file() {
+        return Err("expected an executable file; it is not a regular file".into());
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err("expected an executable file; it has no execute permission".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,6 +387,32 @@ mod tests {
         assert_eq!(e, SettingsError::BothSources);
         let s = parse(&["--mission-cluster-id", "m", "--config", "a.yaml"]).expect("valid");
         assert_eq!(s.pipelines, PipelineSource::File("a.yaml".into()));
+    }
+
+    #[test]
+    fn sling_bin_must_be_an_executable_file() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let exe = d.path().join("sling");
+        std::fs::write(&exe, "#!/bin/sh\n").expect("write");
+        let plain = d.path().join("plain");
+        std::fs::write(&plain, "x").expect("write");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert_eq!(check_sling_bin(&exe, None), Ok(exe.clone()));
+        let dir = d.path().to_str().expect("utf-8 temp path");
+        assert_eq!(check_sling_bin(Path::new("sling"), Some(dir)), Ok(exe));
+        for (bin, path, needle) in [
+            (plain.clone(), None, "no execute permission"),
+            (d.path().to_owned(), None, "not a regular file"),
+            (d.path().join("missing"), None, "No such file"),
+            ("nosuch".into(), Some(dir), "PATH"),
+        ] {
+            let e = check_sling_bin(&bin, path)
+                .expect_err("unusable")
+                .to_string();
+            assert!(e.contains("SLING_BIN") && e.contains(needle), "{e}");
+        }
     }
 
     #[test]

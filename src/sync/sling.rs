@@ -5,11 +5,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::OsString;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::signal::{killpg, Signal as UnixSignal};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -19,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::redact::{RedactedLine, Redactor};
 use super::sling_log::{self, LogLine, Pipe, Signal};
+use super::state::RunLock;
 
 /// Longest line kept; the rest of a longer line is dropped (Sling can print multi-kilobyte SQL on errors).
 const MAX_LINE_BYTES: usize = 16 * 1024;
@@ -74,6 +77,8 @@ pub struct SlingCommand {
     pub timeout: Duration,
     /// Time between SIGINT and SIGKILL when stopping the child.
     pub grace: Duration,
+    /// The pipeline's run lock, passed to the child (see `child_setup`); the caller holds the lock across the attempt.
+    pub inherited_lock: Option<RawFd>,
 }
 
 impl SlingCommand {
@@ -92,8 +97,43 @@ impl SlingCommand {
             env_remove: env.remove.clone(),
             timeout,
             grace,
+            inherited_lock: None,
         }
     }
+
+    /// The same command, with the child holding `lock` too for as long as it (or anything it starts) lives.
+    pub fn holding(mut self, lock: &RunLock) -> Self {
+        self.inherited_lock = Some(lock.as_raw_fd());
+        self
+    }
+}
+
+/// Runs in the forked child just before exec, so that a wrapper killed with SIGKILL (no handler, no cleanup) cannot
+/// leave Sling copying while the next run starts:
+/// - Parent-death signal SIGINT (Linux): when the wrapper dies, Sling gets its clean stop — it drops its `_tmp` table
+///   and exits within about 0.2 s (SLING_FACTS §8). SIGKILL here would leave the `_tmp` table and temp files behind
+///   (the next run drops a stale `_tmp` first). The signal follows the *thread* that spawned the child; attempts are
+///   spawned from runtime worker threads, which live as long as the runtime.
+/// - The run lock's descriptor stays open across exec (close-on-exec cleared), so the flock is held until the last
+///   process holding it exits: while the interrupted Sling cleans up, a new run is refused as "already running".
+///   (On a normal end the wrapper unlocks explicitly, after the group is gone.)
+///
+/// Only async-signal-safe system calls (prctl, getppid, fcntl), no allocation.
+fn child_setup(parent: Pid, lock: Option<RawFd>) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        nix::sys::prctl::set_pdeathsig(UnixSignal::SIGINT)?;
+        // The wrapper may have died between fork and prctl; then the signal would never come.
+        if nix::unistd::getppid() != parent {
+            return Err(std::io::Error::from(nix::errno::Errno::ESRCH));
+        }
+    }
+    if let Some(fd) = lock {
+        // SAFETY: `fd` is the run lock's descriptor, open in the parent for the whole attempt and so in this child.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty()))?;
+    }
+    Ok(())
 }
 
 /// How the child ended.
@@ -365,8 +405,24 @@ impl Tally {
             }
             Signal::Rows { rows, object } => {
                 let stream = self.current_stream.clone().unwrap_or(object);
+                let Some(total) = self
+                    .run
+                    .rows
+                    .checked_add(rows)
+                    .filter(|t| *t <= sling_log::MAX_ROWS)
+                else {
+                    tracing::warn!(
+                        target: "sync",
+                        "row count not counted: `{}` would take the attempt's {} rows past {}",
+                        line.message,
+                        self.run.rows,
+                        sling_log::MAX_ROWS
+                    );
+                    return None;
+                };
+                // The stream's count is part of the total, so it cannot overflow either.
                 *self.run.streams.entry(stream.clone()).or_default() += rows;
-                self.run.rows += rows;
+                self.run.rows = total;
                 Some(AttemptEvent::Rows {
                     stream,
                     rows,
@@ -380,6 +436,14 @@ impl Tally {
             Signal::Summary { .. } => None,
             Signal::NoStreamsMatched => {
                 self.run.no_streams_matched = true;
+                None
+            }
+            Signal::UnreadableRows { line } => {
+                tracing::warn!(
+                    target: "sync",
+                    "row count not counted: cannot read the number in `{line}` (at most {})",
+                    sling_log::MAX_ROWS
+                );
                 None
             }
             Signal::FatalStart => None,
@@ -408,6 +472,11 @@ pub async fn run_attempt(
     }
     for (k, v) in &cmd.env_set {
         command.env(k, v);
+    }
+    let (parent, lock) = (nix::unistd::getpid(), cmd.inherited_lock);
+    // SAFETY: `child_setup` runs between fork and exec and makes only async-signal-safe system calls.
+    unsafe {
+        command.pre_exec(move || child_setup(parent, lock));
     }
     let (spawned, _live) = spawn_registered(&mut command);
     let mut child = match spawned {

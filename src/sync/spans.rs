@@ -31,6 +31,12 @@ pub fn is_exported(target: &str) -> bool {
     EXPORTED.contains(&target)
 }
 
+/// A count as the signed 64-bit integer OTel attributes carry: checked, never a sign flip. Row counts are capped at
+/// `i64::MAX` where they are read (`sling_log::MAX_ROWS`), so the saturation is a guard, not a path.
+fn int<T: TryInto<i64>>(n: T) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}
+
 /// The root span of one job (one trace).
 pub fn job_span(sync_job_id: &str, mission_cluster_id: &str, mode: Mode, pipelines: usize) -> Span {
     tracing::info_span!(
@@ -40,7 +46,7 @@ pub fn job_span(sync_job_id: &str, mission_cluster_id: &str, mode: Mode, pipelin
         sync_job_id = %sync_job_id,
         mission_cluster_id = %mission_cluster_id,
         sync_mode = mode.as_str(),
-        pipelines = pipelines as i64,
+        pipelines = int(pipelines),
         status = Empty,
         rows_synced = Empty,
         duration_seconds = Empty,
@@ -98,7 +104,7 @@ pub fn record_outcome(
     reason: &str,
 ) {
     span.record("status", status.as_str());
-    span.record("rows_synced", rows as i64);
+    span.record("rows_synced", int(rows));
     if let Some(d) = duration_seconds {
         span.record("duration_seconds", d);
     }
@@ -116,7 +122,7 @@ pub fn record_attempt_end(span: &Span, exit_code: Option<i32>, sling_log_lines: 
     if let Some(code) = exit_code {
         span.record("exit_code", i64::from(code));
     }
-    span.record("sling_log_lines", sling_log_lines as i64);
+    span.record("sling_log_lines", int(sling_log_lines));
 }
 
 pub fn job_finished(sync_job_id: &str, status: Status, rows: u64, duration_seconds: f64) {
@@ -124,7 +130,7 @@ pub fn job_finished(sync_job_id: &str, status: Status, rows: u64, duration_secon
         target: SYNC,
         sync_job_id = %sync_job_id,
         status = status.as_str(),
-        rows_synced = rows as i64,
+        rows_synced = int(rows),
         duration_seconds,
         "job finished"
     );
@@ -142,7 +148,7 @@ pub fn pipeline_finished(
         target: SYNC,
         pipeline = %pipeline,
         status = status.as_str(),
-        rows_synced = rows as i64,
+        rows_synced = int(rows),
         attempts,
         duration_seconds,
         error = error.map(Redacted::as_str).unwrap_or(""),
@@ -214,5 +220,15 @@ pub fn sling_line(pipeline: &str, job_id: &str, attempt: u32, line: &RedactedLin
         Level::Info => line!(tracing::Level::INFO),
         Level::Warn => line!(tracing::Level::WARN),
         Level::Error => line!(tracing::Level::ERROR),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_beyond_i64_saturate_instead_of_flipping_sign() {
+        assert_eq!(super::int(5u64), 5);
+        assert_eq!(super::int(u64::MAX), i64::MAX);
+        assert_eq!(super::int(usize::MAX), i64::MAX);
     }
 }

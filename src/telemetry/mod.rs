@@ -32,6 +32,8 @@ pub use config::{OtelConfig, Protocol};
 
 use crate::sync::spans;
 pub use health::{ExportHealth, HealthSnapshot};
+/// For the binary: its usage errors carry outside text too.
+pub use text_format::escape_control;
 
 /// Span events kept per span. The SDK default (128) would drop most lines of an ordinary Sling run; beyond this,
 /// the OTLP span's standard `dropped_events_count` says how many were lost (log records still carry every line).

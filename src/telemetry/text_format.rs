@@ -1,6 +1,9 @@
 //! The batch text format for a terminal: one short line per event, `HH:MM:SS LEVEL [pipeline] message key=value`.
 //! The span context that tracing's default format prints would repeat the job id on every line.
+//! Text that came from outside (Sling's lines, file names, error texts) may hold newlines, carriage returns and
+//! terminal escapes that would forge or repaint output lines; every field is written with those escaped.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use tracing::field::{Field, Visit};
@@ -70,6 +73,28 @@ impl Visit for Fields {
     }
 }
 
+/// `text` with every control character written as a visible escape (`\n`, `\r`, `\t`, `\x1b`, `\u{85}`), so
+/// one event is one line and nothing reaches the terminal as a command.
+pub fn escape_control(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() && u32::from(c) < 0x80 => {
+                out.push_str(&format!("\\x{:02x}", u32::from(c)));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 pub struct TextFormat {
     pub ansi: bool,
 }
@@ -102,15 +127,16 @@ where
             write!(w, "{time} {tag} ")?;
         }
         if let Some(p) = &f.pipeline {
+            let p = escape_control(p);
             if self.ansi {
                 write!(w, "\x1b[1m[{p}]\x1b[0m ")?;
             } else {
                 write!(w, "[{p}] ")?;
             }
         }
-        write!(w, "{}", f.message)?;
+        write!(w, "{}", escape_control(&f.message))?;
         for (k, v) in &f.rest {
-            write!(w, " {k}={v}")?;
+            write!(w, " {k}={}", escape_control(v))?;
         }
         writeln!(w)
     }
@@ -118,7 +144,16 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::human_seconds;
+    use super::{escape_control, human_seconds};
+
+    #[test]
+    fn control_characters_become_visible_escapes() {
+        assert_eq!(escape_control("plain text ünï"), "plain text ünï");
+        assert_eq!(
+            escape_control("a\nb\rc\td\x1b[31me\x1b]0;t\x07f\u{85}"),
+            "a\\nb\\rc\\td\\x1b[31me\\x1b]0;t\\x07f\\u{85}"
+        );
+    }
 
     #[test]
     fn durations_are_rounded_for_people() {

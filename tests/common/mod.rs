@@ -112,8 +112,13 @@ impl World {
 
     /// The wrapper command with this world's settings; `args` come after `--batch --log-format json`.
     pub fn cmd(&self, args: &[&str]) -> Command {
+        self.cmd_in_format("json", args)
+    }
+
+    /// The same with another `--log-format` (`text`, `json`).
+    pub fn cmd_in_format(&self, format: &str, args: &[&str]) -> Command {
         let mut c = Command::new(WRAPPER);
-        c.args(["--batch", "--log-format", "json"])
+        c.args(["--batch", "--log-format", format])
             .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

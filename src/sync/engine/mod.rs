@@ -29,7 +29,7 @@ use super::event::{Command, EventSink, JobReport, Mode, PipelineReport, Status, 
 use super::metrics;
 use super::noop::{Noop, NoopShared};
 use super::pipeline::Pipeline;
-use super::redact::Redactor;
+use super::redact::{Redacted, Redactor};
 use super::retry::RetryPolicy;
 use super::sling::{ChildEnv, SlingCommand};
 use super::spans;
@@ -257,7 +257,6 @@ impl Engine {
                     } else {
                         self.cancelled_before_start(&job, p)
                     };
-                    self.record(&r);
                     self.pipeline_done(&r, sink, &last_success);
                     reports[i] = Some(r);
                     continue;
@@ -300,7 +299,9 @@ impl Engine {
                 } else {
                     Status::Failed
                 };
-            let rows = reports.iter().map(|r| r.rows).sum();
+            let rows = reports
+                .iter()
+                .fold(0u64, |sum, r| sum.saturating_add(r.rows));
             let duration_seconds = started.elapsed().as_secs_f64();
             let failed: Vec<&str> = reports
                 .iter()
@@ -359,7 +360,8 @@ impl Engine {
         Noop::new(self.cfg.clone(), self.redactor.clone())
     }
 
-    /// The report of a pipeline that never started.
+    /// The report of a pipeline the job never started. It is recorded only under the pipeline's lock: when another
+    /// process holds it, that process is running the pipeline and its journal line is the one that counts.
     fn not_started(
         &self,
         job: &JobSpec,
@@ -368,7 +370,7 @@ impl Engine {
         why: &str,
     ) -> PipelineReport {
         let now = chrono::Utc::now();
-        PipelineReport {
+        let mut r = PipelineReport {
             sync_job_id: job.sync_job_id.clone(),
             pipeline: p.name.clone(),
             mode: job.mode,
@@ -381,7 +383,14 @@ impl Engine {
             duration_seconds: 0.0,
             error: Some(self.redactor.redacted(why)),
             checks: Vec::new(),
+        };
+        match self.cfg.state.lock(&p.name, &job.sync_job_id) {
+            Ok(_lock) => self.record(&mut r),
+            Err(e) => {
+                r.error = Some(self.redactor.redacted(&format!("{why}; not recorded: {e}")));
+            }
         }
+        r
     }
 
     fn cancelled_before_start(&self, job: &JobSpec, p: &Pipeline) -> PipelineReport {
@@ -424,14 +433,21 @@ impl Engine {
         )
     }
 
-    fn record(&self, r: &PipelineReport) {
+    /// Appends the run's history line. A run whose record cannot be written is not a success: it fails (unless it
+    /// was cancelled) with an error naming the path and the OS error, so the exit code says so.
+    fn record(&self, r: &mut PipelineReport) {
         if let Err(e) = self.cfg.state.record(r) {
-            let text = format!("cannot record the run in the history journal: {e}");
-            spans::pipeline_note(
-                &r.pipeline,
-                tracing::Level::ERROR,
-                &self.redactor.redacted(&text),
-            );
+            let text = self.redactor.redacted(&format!(
+                "cannot record the run in the history journal: {e}"
+            ));
+            spans::pipeline_note(&r.pipeline, tracing::Level::ERROR, &text);
+            if r.status != Status::Cancelled {
+                r.status = Status::Failed;
+            }
+            r.error = Some(match &r.error {
+                Some(before) => Redacted::join([&text, before], "; "),
+                None => text,
+            });
         }
     }
 }

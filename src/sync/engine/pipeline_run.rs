@@ -15,6 +15,7 @@ use crate::sync::noop::NoopShared;
 use crate::sync::pipeline::Pipeline;
 use crate::sync::redact::Redacted;
 use crate::sync::spans;
+use crate::sync::state::RunLock;
 
 impl Engine {
     /// Runs one pipeline inside its `sync.pipeline` span and records it; the caller reports `PipelineFinished`.
@@ -118,7 +119,7 @@ impl Engine {
         };
 
         // The lock comes first: a refused run must not touch state or history.
-        let _lock = match self.cfg.state.lock(&p.name, &job.sync_job_id) {
+        let lock = match self.cfg.state.lock(&p.name, &job.sync_job_id) {
             Ok(l) => l,
             Err(e) => {
                 let error = self.redactor.redacted(&e.to_string());
@@ -169,29 +170,38 @@ impl Engine {
                         sink,
                         cancel,
                     };
-                    self.run_attempts(&ctx, &mut report).await;
+                    self.run_attempts(&ctx, &lock, &mut report).await;
                 }
             }
         }
-        let r = finish(report);
-        self.record(&r);
+        let mut r = finish(report);
+        self.record(&mut r);
+        drop(lock);
         r
     }
 
-    async fn run_attempts(&self, ctx: &AttemptCtx<'_>, report: &mut PipelineReport) {
+    async fn run_attempts(
+        &self,
+        ctx: &AttemptCtx<'_>,
+        lock: &RunLock,
+        report: &mut PipelineReport,
+    ) {
         let p = ctx.pipeline;
         let mut args: Vec<OsString> =
             vec!["run".into(), "-r".into(), p.path.clone().into_os_string()];
         if ctx.job.mode == Mode::Backfill {
             args.extend(["--mode".into(), "full-refresh".into()]);
         }
-        let cmd = self.cfg.sling(args, self.cfg.attempt_timeout);
+        // Sling holds the lock too: if this process is killed outright, no new run starts until Sling is gone.
+        let cmd = self.cfg.sling(args, self.cfg.attempt_timeout).holding(lock);
         for attempt in 1..=ctx.max_attempts {
             report.attempts = attempt;
             let outcome = self.one_attempt(ctx, &cmd, attempt).await;
-            report.rows += outcome.rows;
+            // Each attempt's count is at most `sling_log::MAX_ROWS`; saturate rather than wrap over many attempts.
+            report.rows = report.rows.saturating_add(outcome.rows);
             for (s, n) in &outcome.streams {
-                *report.streams.entry(s.clone()).or_default() += n;
+                let total = report.streams.entry(s.clone()).or_default();
+                *total = total.saturating_add(*n);
             }
             report.status = outcome.status;
             report.error = outcome.reason.clone();
