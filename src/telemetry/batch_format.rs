@@ -90,9 +90,10 @@ struct JsonFields<'a> {
 
 impl JsonFields<'_> {
     fn key(&mut self, field: &Field) {
-        self.buf.push(b',');
-        escape_json(self.buf, field.name());
-        self.buf.push(b':');
+        // Field names are Rust identifiers (tracing's macros make them so): nothing to escape.
+        self.buf.extend_from_slice(b",\"");
+        self.buf.extend_from_slice(field.name().as_bytes());
+        self.buf.extend_from_slice(b"\":");
     }
 }
 
@@ -149,27 +150,40 @@ fn escape_json(buf: &mut Vec<u8>, s: &str) {
     buf.push(b'"');
 }
 
+/// Bytes that need escaping in a JSON string: control characters, quote and backslash (as serde_json escapes).
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// JSON string escaping as serde_json does it: quote, backslash and control characters; everything else as is.
 fn escape_json_body(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => b"",
-            _ => continue,
-        };
+    while let Some(off) = bytes[start..]
+        .iter()
+        .position(|&b| NEEDS_ESCAPE[b as usize])
+    {
+        let i = start + off;
         buf.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            let _ = write!(buf, "\\u{b:04x}");
-        } else {
-            buf.extend_from_slice(esc);
+        match bytes[i] {
+            b'"' => buf.extend_from_slice(b"\\\""),
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            0x08 => buf.extend_from_slice(b"\\b"),
+            0x0c => buf.extend_from_slice(b"\\f"),
+            b => {
+                let _ = write!(buf, "\\u{b:04x}");
+            }
         }
         start = i + 1;
     }
@@ -191,7 +205,12 @@ fn utc_rfc3339_micros(buf: &mut Vec<u8>, since_epoch: std::time::Duration) {
         }
         buf.extend_from_slice(text.as_bytes());
     });
-    let _ = write!(buf, ".{:06}Z", since_epoch.subsec_micros());
+    let micros = since_epoch.subsec_micros();
+    let mut digits = *b".000000Z";
+    for (i, d) in digits[1..7].iter_mut().rev().enumerate() {
+        *d = b'0' + (micros / 10u32.pow(i as u32) % 10) as u8;
+    }
+    buf.extend_from_slice(&digits);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

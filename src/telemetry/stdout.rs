@@ -14,6 +14,10 @@ use std::thread::JoinHandle;
 /// Bytes buffered before the logging thread waits for the writer. Large enough that a flood goes out in big writes,
 /// small enough to be invisible in the process's memory.
 pub const BUFFER_BYTES: usize = 256 * 1024;
+/// After writing less than this, the writer pauses `SMALL_WRITE_PAUSE` so that lines pile up: a flood then costs a
+/// `write(2)` (and a wake-up of the reader) per many lines, not per line. Invisible to an operator.
+const SMALL_WRITE_BYTES: usize = 16 * 1024;
+const SMALL_WRITE_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
 
 #[derive(Default)]
 struct State {
@@ -99,9 +103,13 @@ impl Shared {
                 self.to_producers.notify_all();
                 return;
             }
+            let small = taken.len() < SMALL_WRITE_BYTES;
             taken.clear();
             // A single huge line (or a burst while closing) may have grown the buffer; do not keep it.
             taken.shrink_to(BUFFER_BYTES);
+            if small && !self.lock().closing {
+                std::thread::sleep(SMALL_WRITE_PAUSE);
+            }
         }
     }
 }
