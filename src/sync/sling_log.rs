@@ -2,6 +2,7 @@
 //! (fatal blocks, per-stream errors) and the coloured text format for when JSON is not in force.
 //! Every pattern here was checked against lines captured from the real binary (see `tests/fixtures/`).
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -89,11 +90,15 @@ static SUMMARY: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 
+/// Borrows from the line where it can: this runs for every line Sling prints.
 #[derive(Deserialize)]
-struct JsonRecord {
-    lvl: Option<String>,
-    time: Option<String>,
-    msg: Option<String>,
+struct JsonRecord<'a> {
+    #[serde(borrow)]
+    lvl: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    msg: Option<Cow<'a, str>>,
 }
 
 pub fn strip_ansi(s: &str) -> String {
@@ -140,7 +145,7 @@ pub fn parse_line(raw: &str, pipe: Pipe) -> Option<LogLine> {
                 return Some(LogLine {
                     pipe,
                     level: level_from_json(rec.lvl.as_deref().unwrap_or("info")),
-                    time: rec.time,
+                    time: rec.time.map(Cow::into_owned),
                     message,
                 });
             }

@@ -5,10 +5,11 @@
 //! events and OTel log records (opentelemetry-appender-tracing), and events on target `spans::METRICS` become metrics.
 //! What is exported is decided by the explicit targets of `sync::spans`, never by module paths.
 
+pub(crate) mod batch_format;
 pub mod config;
 pub mod health;
 pub(crate) mod metrics;
-pub(crate) mod text_format;
+pub mod stdout;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,9 +32,9 @@ use tracing_subscriber::{Layer, Registry};
 pub use config::{OtelConfig, Protocol};
 
 use crate::sync::spans;
-pub use health::{ExportHealth, HealthSnapshot};
 /// For the binary: its usage errors carry outside text too.
-pub use text_format::escape_control;
+pub use batch_format::escape_control;
+pub use health::{ExportHealth, HealthSnapshot};
 
 /// Span events kept per span. The SDK default (128) would drop most lines of an ordinary Sling run; beyond this,
 /// the OTLP span's standard `dropped_events_count` says how many were lost (log records still carry every line).
@@ -58,8 +59,8 @@ pub struct Telemetry {
     logger: Option<SdkLoggerProvider>,
     meter: Option<SdkMeterProvider>,
     pub health: Arc<ExportHealth>,
-    /// Flushes the batch output when dropped; kept past `shutdown` so the last lines still print.
-    _stdout: Option<tracing_appender::non_blocking::WorkerGuard>,
+    /// Writes out the batch output when dropped; kept past `shutdown` so the last lines still print.
+    _stdout: Option<stdout::StdoutGuard>,
 }
 
 fn is_ours(meta: &Metadata<'_>) -> bool {
@@ -187,32 +188,22 @@ impl Telemetry {
         }
         match output {
             Output::Stdout { json } => {
-                // Written by a worker thread that batches writes under load: a burst of Sling lines costs a few
-                // syscalls, not one per line. Not lossy: when stdout is slow, the engine waits, as Sling would.
-                let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-                    .lossy(false)
-                    .thread_name("stdout")
-                    .finish(std::io::stdout());
+                // Lossless and bounded: when stdout is slow the engine waits, as Sling would (see `stdout`).
+                let (writer, guard) =
+                    stdout::spawn(std::io::stdout()).context("starting the stdout writer")?;
                 stdout_guard = Some(guard);
-                let stdout = filter_fn(|m| is_ours(m) && *m.level() <= tracing::Level::INFO);
-                let layer = if json {
-                    tracing_subscriber::fmt::layer()
-                        .json()
-                        .flatten_event(true)
-                        .with_current_span(false)
-                        .with_span_list(false)
-                        .with_writer(writer.clone())
-                        .with_filter(stdout)
-                        .boxed()
+                let format = if json {
+                    batch_format::Format::Json
                 } else {
-                    tracing_subscriber::fmt::layer()
-                        .event_format(text_format::TextFormat {
-                            ansi: std::io::IsTerminal::is_terminal(&std::io::stdout()),
-                        })
-                        .with_writer(writer.clone())
-                        .with_filter(stdout)
-                        .boxed()
+                    batch_format::Format::Text {
+                        ansi: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+                    }
                 };
+                let layer = batch_format::BatchLayer::new(writer, format)
+                    .with_filter(filter_fn(|m| {
+                        is_ours(m) && *m.level() <= tracing::Level::INFO
+                    }))
+                    .boxed();
                 layers.push(layer);
             }
             Output::Console => {
