@@ -8,6 +8,7 @@
 pub(crate) mod batch_format;
 pub mod config;
 pub mod health;
+pub mod log_queue;
 pub mod stdout;
 
 use std::collections::HashMap;
@@ -138,12 +139,19 @@ impl Telemetry {
                 .build();
             let log_exporter = exporter!(LogExporter, &cfg, cfg.logs_endpoint, cfg.logs_headers)
                 .context("building the OTLP log exporter")?;
-            let lp = SdkLoggerProvider::builder()
-                .with_resource(res.clone())
-                .with_batch_exporter(health::Tracked {
+            // Not the SDK's batch processor: it drops records whenever its queue is full (see `log_queue`).
+            let log_processor = log_queue::BackPressureLogProcessor::new(
+                health::Tracked {
                     inner: log_exporter,
                     health: health.clone(),
-                })
+                },
+                cfg.log_queue,
+                health.clone(),
+            )
+            .context("starting the log export thread")?;
+            let lp = SdkLoggerProvider::builder()
+                .with_resource(res.clone())
+                .with_log_processor(log_processor)
                 .build();
             let metric_exporter = exporter!(
                 MetricExporter,
