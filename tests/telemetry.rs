@@ -899,3 +899,80 @@ fn a_pipeline_skipped_at_the_deadline_is_a_span_and_a_counter() {
         1.0
     );
 }
+
+/// A flood through the shim with a collector that answers: every line arrives as a log record, even with a queue far
+/// smaller than the flood (the SDK's batch processor dropped whatever did not fit), and span events stay bounded.
+fn flood_delivers_every_line(rx: &Receiver, protocol: &str, endpoint: String) {
+    const LINES: usize = 20_000;
+    let w = World::new();
+    let shim = tempfile::tempdir().expect("tempdir");
+    let run = run_with(
+        &w,
+        &[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.into()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+            ("OTEL_BLRP_MAX_QUEUE_SIZE", "64".into()),
+            ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "16".into()),
+            ("SLING_BIN", common::shim().display().to_string()),
+            ("SHIM_DIR", shim.path().display().to_string()),
+            ("SHIM_MODE", "flood".into()),
+            ("SHIM_LINES", LINES.to_string()),
+        ],
+        &["--pipeline", "orders"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    assert!(
+        !run.stdout.contains("telemetry could not be delivered"),
+        "{}",
+        run.stdout
+    );
+    let c = rx.captured();
+    let mut seen = vec![false; LINES];
+    for record in c.log_records() {
+        let body = format!("{:?}", record.body);
+        if let Some(i) = body
+            .split("flood line ")
+            .nth(1)
+            .map(|rest| {
+                rest.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            })
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            assert!(!seen[i], "flood line {i} arrived twice");
+            seen[i] = true;
+        }
+    }
+    let missing = seen.iter().filter(|s| !**s).count();
+    assert_eq!(
+        missing, 0,
+        "{missing} of {LINES} flood lines never arrived as log records"
+    );
+    let spans = c.spans();
+    let attempt = by_name(&spans, "sling.attempt")[0];
+    assert!(
+        attempt.events.len() as u64 + u64::from(attempt.dropped_events_count) >= LINES as u64,
+        "every line is a span event or counted as dropped"
+    );
+    assert!(attempt.events.len() <= 10_000);
+    // The source location (one line of spans.rs) would cost three attributes per event for nothing.
+    assert!(attempt
+        .events
+        .iter()
+        .all(|e| e.attributes.iter().all(|kv| !kv.key.starts_with("code."))));
+}
+
+#[test]
+fn a_flood_reaches_an_answering_collector_line_for_line_over_http() {
+    let rx = Receiver::http();
+    let endpoint = format!("http://{}", rx.addr);
+    flood_delivers_every_line(&rx, "http/protobuf", endpoint);
+}
+
+#[test]
+fn a_flood_reaches_an_answering_collector_line_for_line_over_grpc() {
+    let rx = Receiver::grpc();
+    let endpoint = format!("http://{}", rx.addr);
+    flood_delivers_every_line(&rx, "grpc", endpoint);
+}

@@ -8,6 +8,7 @@
 pub(crate) mod batch_format;
 pub mod config;
 pub mod health;
+pub mod log_queue;
 pub(crate) mod metrics;
 pub mod stdout;
 
@@ -141,12 +142,19 @@ impl Telemetry {
                 .build();
             let log_exporter = exporter!(LogExporter, &cfg, cfg.logs_endpoint, cfg.logs_headers)
                 .context("building the OTLP log exporter")?;
-            let lp = SdkLoggerProvider::builder()
-                .with_resource(res.clone())
-                .with_batch_exporter(health::Tracked {
+            // Not the SDK's batch processor: it drops records whenever its queue is full (see `log_queue`).
+            let log_processor = log_queue::BackPressureLogProcessor::new(
+                health::Tracked {
                     inner: log_exporter,
                     health: health.clone(),
-                })
+                },
+                cfg.log_queue,
+                health.clone(),
+            )
+            .context("starting the log export thread")?;
+            let lp = SdkLoggerProvider::builder()
+                .with_resource(res.clone())
+                .with_log_processor(log_processor)
                 .build();
             let metric_exporter = exporter!(
                 MetricExporter,
@@ -171,6 +179,9 @@ impl Telemetry {
             layers.push(
                 tracing_opentelemetry::layer()
                     .with_tracer(tp.tracer("sling-sync-wrapper"))
+                    // The source location would be the same line of spans.rs on every Sling line: three attributes
+                    // per span event that say nothing, in time and memory.
+                    .with_location(false)
                     .with_filter(filter_fn(is_ours))
                     .boxed(),
             );

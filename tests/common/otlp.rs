@@ -28,6 +28,10 @@ use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
+/// Request size accepted, as GreptimeDB's default (64 MB): the libraries' own defaults (axum 2 MB, tonic 4 MB) are
+/// smaller than an attempt span carrying its 10,000 events.
+const BODY_LIMIT: usize = 64 << 20;
+
 #[derive(Default, Debug)]
 pub struct Captured {
     pub traces: Vec<ExportTraceServiceRequest>,
@@ -203,9 +207,13 @@ impl Receiver {
         Self::start(|listener, sink, stop| async move {
             let incoming = tokio_stream_from(listener);
             let _ = tonic::transport::Server::builder()
-                .add_service(TraceServiceServer::new(sink.clone()))
-                .add_service(LogsServiceServer::new(sink.clone()))
-                .add_service(MetricsServiceServer::new(sink))
+                .add_service(
+                    TraceServiceServer::new(sink.clone()).max_decoding_message_size(BODY_LIMIT),
+                )
+                .add_service(
+                    LogsServiceServer::new(sink.clone()).max_decoding_message_size(BODY_LIMIT),
+                )
+                .add_service(MetricsServiceServer::new(sink).max_decoding_message_size(BODY_LIMIT))
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stop.await;
                 })
@@ -251,7 +259,11 @@ impl Receiver {
                     ExportMetricsServiceResponse::default().encode_to_vec()
                 }
             }
-            let app = axum::Router::new().fallback(post(handle)).with_state(sink);
+            // GreptimeDB's default body limit: an attempt span with its 10,000 events is larger than axum's 2 MB.
+            let app = axum::Router::new()
+                .fallback(post(handle))
+                .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+                .with_state(sink);
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = stop.await;
