@@ -7,13 +7,13 @@
 //! ```
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 use thiserror::Error;
 
-use super::event::PipelineReport;
+use super::event::{Mode, PipelineReport};
 
 const JOURNAL: &str = "history.jsonl";
 const LOCK: &str = "run.lock";
@@ -205,6 +205,62 @@ impl StateStore {
         latest.into_values().collect()
     }
 
+    /// Every journal record, oldest first: the rotated file, then the current one. Read line by line; lines that
+    /// do not parse (a torn write, an older format) are skipped.
+    pub fn for_each_record(&self, filter: Option<&str>, mut f: impl FnMut(PipelineReport)) {
+        // A cheap text test before parsing, for reading one pipeline's lines out of a large journal.
+        let needle = filter.and_then(|p| {
+            serde_json::to_string(p)
+                .ok()
+                .map(|q| format!("\"pipeline\":{q}"))
+        });
+        for path in [
+            self.root.join(format!("{JOURNAL}.1")),
+            self.root.join(JOURNAL),
+        ] {
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            for line in BufReader::new(file).split(b'\n') {
+                let Ok(line) = line else { break };
+                if needle
+                    .as_deref()
+                    .is_some_and(|n| !line.windows(n.len()).any(|w| w == n.as_bytes()))
+                {
+                    continue;
+                }
+                if let Ok(r) = serde_json::from_slice::<PipelineReport>(&line) {
+                    f(r);
+                }
+            }
+        }
+    }
+
+    /// For each pipeline, its newest sync run (incremental or backfill) and its newest noop: the console's starting
+    /// point, so a noop never hides how the last sync went.
+    pub fn latest_runs(&self) -> Vec<PipelineReport> {
+        let mut latest: std::collections::BTreeMap<(String, bool), PipelineReport> =
+            Default::default();
+        self.for_each_record(None, |r| {
+            latest.insert((r.pipeline.clone(), r.mode == Mode::Noop), r);
+        });
+        latest.into_values().collect()
+    }
+
+    /// One pipeline's runs, newest first, at most `limit`.
+    pub fn history(&self, pipeline: &str, limit: usize) -> Vec<PipelineReport> {
+        let mut runs = std::collections::VecDeque::with_capacity(limit.min(64));
+        self.for_each_record(Some(pipeline), |r| {
+            if r.pipeline == pipeline {
+                if runs.len() == limit {
+                    runs.pop_front();
+                }
+                runs.push_back(r);
+            }
+        });
+        runs.into_iter().rev().collect()
+    }
+
     /// The pipeline's last-run record, if it has one.
     pub fn last_run(&self, pipeline: &str) -> Option<PipelineReport> {
         let text = fs::read_to_string(self.pipeline_dir(pipeline).join(LAST_RUN)).ok()?;
@@ -215,7 +271,7 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::event::{Mode, Status};
+    use crate::sync::event::Status;
 
     fn report(p: &str, rows: u64) -> PipelineReport {
         let now = chrono::Utc::now();
@@ -274,6 +330,40 @@ mod tests {
             .file_name()
             .to_string_lossy()
             .ends_with(".tmp")));
+    }
+
+    #[test]
+    fn history_is_newest_first_per_pipeline_and_skips_torn_lines() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = StateStore::new(d.path());
+        s.record(&report("a", 1)).expect("record");
+        s.record(&report("ab", 7)).expect("record");
+        // A torn line, as a crash mid-write leaves it.
+        fs::OpenOptions::new()
+            .append(true)
+            .open(d.path().join(JOURNAL))
+            .and_then(|mut f| f.write_all(b"{\"sync_job_id\":\"j\",\"pipeline\":\"a\",\"mo\n"))
+            .expect("append");
+        s.record(&report("a", 2)).expect("record");
+        let mut noop = report("a", 0);
+        noop.mode = Mode::Noop;
+        s.record(&noop).expect("record");
+        let rows: Vec<u64> = s.history("a", 10).iter().map(|r| r.rows).collect();
+        assert_eq!(rows, [0, 2, 1]);
+        assert_eq!(s.history("a", 2).len(), 2);
+        let latest: Vec<(String, Mode, u64)> = s
+            .latest_runs()
+            .into_iter()
+            .map(|r| (r.pipeline, r.mode, r.rows))
+            .collect();
+        assert_eq!(
+            latest,
+            [
+                ("a".into(), Mode::Incremental, 2),
+                ("a".into(), Mode::Noop, 0),
+                ("ab".into(), Mode::Incremental, 7)
+            ]
+        );
     }
 
     #[test]
