@@ -5,6 +5,7 @@
 //! events and OTel log records (opentelemetry-appender-tracing), and events on target `sync::metrics` become metrics.
 
 pub mod config;
+mod console_log;
 pub mod health;
 pub mod text_format;
 
@@ -209,7 +210,7 @@ impl Telemetry {
             }
             Output::Console => {
                 layers.push(
-                    tui_logger::TuiTracingSubscriberLayer
+                    console_log::ConsoleLogLayer
                         .with_filter(filter_fn(|m| is_ours(m) && m.target() != "sling"))
                         .boxed(),
                 );
