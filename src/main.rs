@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use clap::Parser;
 use sling_sync_wrapper::app::batch::{self, exit};
 use sling_sync_wrapper::app::cli::{Cli, LogFormat};
-use sling_sync_wrapper::app::settings::Settings;
+use sling_sync_wrapper::app::settings::{self, Settings};
 use sling_sync_wrapper::app::{console, signals::Shutdown};
 use sling_sync_wrapper::sync::pipeline::{self, Pipeline};
 use sling_sync_wrapper::sync::redact::Redactor;
@@ -45,8 +45,15 @@ fn prepare(
     cli: &Cli,
     env: &BTreeMap<String, String>,
 ) -> Result<(Settings, OtelConfig, Vec<Pipeline>), String> {
-    let settings = Settings::from_cli(cli, env).map_err(|e| e.to_string())?;
+    let mut settings = Settings::from_cli(cli, env).map_err(|e| e.to_string())?;
     let otel = OtelConfig::from_env(env)?;
+    if !settings.batch {
+        console::check_terminal(env)?;
+        settings.state_path =
+            settings::console_state_path(&settings, settings::user_state_dir(), |p| {
+                StateStore::new(p).check_writable().is_ok()
+            });
+    }
     let has_terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     if !settings.batch && !has_terminal {
         return Err(
@@ -121,7 +128,7 @@ async fn run(
         match console::run(ctx).await {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("error: {e:#}");
+                to_stderr(&format!("error: {e:#}"));
                 exit::FAILED
             }
         }
@@ -143,8 +150,15 @@ async fn run(
         // The OTel layers are shut down by now; only the local output remains.
         tracing::warn!(target: "sync", exports_failed = snap.exports_failed, "{line}");
         if !settings.batch {
-            eprintln!("warning: {line}");
+            to_stderr(&format!("warning: {line}"));
         }
     }
     code
+}
+
+/// After the console, stderr may be a terminal that hung up: `eprintln!` would panic there, and turn a clean exit
+/// (129) into a panic.
+fn to_stderr(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
