@@ -5,11 +5,13 @@ mod fixture;
 
 use crossterm::event::KeyCode;
 use fixture::*;
-use sling_sync_wrapper::sync::event::{Command, JobReport, Mode, Status, SyncEvent};
+use sling_sync_wrapper::sync::event::{
+    AttemptOutcome, Check, Command, JobReport, Mode, PipelineReport, Status, SyncEvent,
+};
 use sling_sync_wrapper::sync::sling_log::Level;
 use sling_sync_wrapper::ui::keys::{self, Scope, KEYS};
 use sling_sync_wrapper::ui::logbuf::LOG_CAPACITY;
-use sling_sync_wrapper::ui::model::{self, Activity, Confirm, Overlay, Pane, Shown};
+use sling_sync_wrapper::ui::model::{self, Activity, Confirm, Model, Overlay, Pane, Shown};
 
 #[test]
 fn history_gives_every_pipeline_its_last_known_state() {
@@ -255,17 +257,56 @@ fn esc_outside_a_dialog_does_nothing() {
 }
 
 #[test]
-fn a_runs_every_pipeline_not_already_busy() {
+fn a_asks_before_starting_every_pipeline_not_already_busy() {
     let mut m = model();
     started(&mut m, "orders", Mode::Incremental);
+    assert!(
+        press(&mut m, key('a')).is_empty(),
+        "more than one: ask first"
+    );
+    match &m.overlay {
+        Some(Overlay::Confirm {
+            what: Confirm::RunAll { pipelines },
+            yes: false,
+        }) => assert_eq!(pipelines, &["inventory", "products"]),
+        other => panic!("expected the run-all dialog, got {other:?}"),
+    }
     assert_eq!(
-        press(&mut m, key('a')),
+        press(&mut m, key('y')),
         [Command::Run {
             pipelines: vec!["inventory".into(), "products".into()],
             mode: Mode::Incremental
         }]
     );
     assert!(press(&mut m, key('a')).is_empty());
+    assert!(m.overlay.is_none(), "nothing left to start: no dialog");
+}
+
+#[test]
+fn a_runs_what_the_filter_shows_and_one_pipeline_starts_without_asking() {
+    let mut m = model();
+    press(&mut m, key('/'));
+    for c in "inv".chars() {
+        press(&mut m, key(c));
+    }
+    press(&mut m, code(KeyCode::Enter));
+    assert_eq!(
+        press(&mut m, key('a')),
+        [Command::Run {
+            pipelines: vec!["inventory".into()],
+            mode: Mode::Incremental
+        }]
+    );
+    assert!(m.overlay.is_none());
+}
+
+#[test]
+fn run_all_dialog_defaults_to_no() {
+    let mut m = model();
+    press(&mut m, key('a'));
+    assert!(press(&mut m, code(KeyCode::Enter)).is_empty());
+    assert!(m.overlay.is_none());
+    assert!(m.pipelines.iter().all(|p| !p.is_active()));
 }
 
 #[test]
@@ -417,10 +458,10 @@ fn countdown_runs_from_the_deadline_and_a_fixed_now() {
         m.pipeline("orders").map(|p| p.shown()),
         Some(Shown::Retrying)
     );
-    assert!(text(&render(&m, 100, 30, t0())).contains("retry 2/3 in 7s"));
+    assert!(text(&render(&m, 100, 30, t0())).contains(" 2/3 in 7s"));
     let later = t0() + chrono::Duration::milliseconds(5_500);
-    assert!(text(&render(&m, 100, 30, later)).contains("retry 2/3 in 2s"));
-    assert!(text(&render(&m, 100, 30, t0() + secs(8))).contains("retry 2/3 now"));
+    assert!(text(&render(&m, 100, 30, later)).contains(" 2/3 in 2s"));
+    assert!(text(&render(&m, 100, 30, t0() + secs(8))).contains(" 2/3 now"));
     // The next attempt clears the countdown.
     model::apply(
         &mut m,
@@ -435,7 +476,7 @@ fn countdown_runs_from_the_deadline_and_a_fixed_now() {
         m.pipeline("orders").map(|p| p.shown()),
         Some(Shown::Running)
     );
-    assert!(!text(&render(&m, 100, 30, t0() + secs(8))).contains("retry 2/3"));
+    assert!(!text(&render(&m, 100, 30, t0() + secs(8))).contains(" 2/3 in "));
 }
 
 #[test]
@@ -506,7 +547,7 @@ fn log_pane_scrolls_back_and_follows_again() {
 
 #[test]
 fn the_key_list_has_no_clashes_and_feeds_hints_and_help() {
-    for scope in [Scope::Main, Scope::Dialog, Scope::Help, Scope::Filter] {
+    for scope in keys::HELP_ORDER {
         let keys: Vec<_> = KEYS
             .iter()
             .filter(|b| b.scope == scope)
@@ -522,9 +563,270 @@ fn the_key_list_has_no_clashes_and_feeds_hints_and_help() {
     // Every main action key the brief names is in the list that the help and the hint bar are built from.
     let help: Vec<(&str, &str)> = keys::help(Scope::Main).collect();
     for label in [
-        "r Enter", "n", "b", "a", "c", "/", "?", "q ^C", "Tab", "S-Tab", "g Home", "G End",
+        "r Enter", "n", "b", "a", "c", "h", "/", "?", "q ^C", "Tab", "S-Tab", "g Home", "G End",
     ] {
         assert!(help.iter().any(|(l, _)| *l == label), "help lacks {label}");
     }
     assert!(keys::hints(Scope::Dialog).any(|(l, w)| l == "y" && w == "yes"));
+}
+
+fn noop_report(pipeline: &str, checks: &[(&str, bool)]) -> PipelineReport {
+    let mut r = report(pipeline, Status::Success, 0, &[], 0, None);
+    r.mode = Mode::Noop;
+    r.attempts = 1;
+    r.checks = checks
+        .iter()
+        .map(|(name, ok)| Check {
+            name: (*name).into(),
+            ok: *ok,
+            warning: false,
+            detail: "detail".into(),
+        })
+        .collect();
+    if checks.iter().any(|(_, ok)| !ok) {
+        r.status = Status::Failed;
+        r.error = Some("a check failed".into());
+    }
+    r
+}
+
+#[test]
+fn a_noop_never_overwrites_the_last_sync_result() {
+    let mut m = model();
+    assert_eq!(m.failed_count(), 1);
+    started(&mut m, "products", Mode::Noop);
+    model::apply(
+        &mut m,
+        SyncEvent::PipelineFinished {
+            report: noop_report("products", &[("static", true), ("connections", true)]),
+        },
+    );
+    let p = m.pipeline("products").expect("products");
+    assert_eq!(
+        p.shown(),
+        Shown::Done(Status::Failed),
+        "still the last sync"
+    );
+    assert_eq!(p.last.as_ref().map(|r| r.mode), Some(Mode::Incremental));
+    assert_eq!(p.last_noop.as_ref().map(|r| r.checks.len()), Some(2));
+    assert_eq!(m.failed_count(), 1, "a passing noop does not clear failed");
+
+    // A noop on a pipeline that never synced leaves it `never run`.
+    started(&mut m, "inventory", Mode::Noop);
+    model::apply(
+        &mut m,
+        SyncEvent::PipelineFinished {
+            report: noop_report("inventory", &[("static", false)]),
+        },
+    );
+    assert_eq!(
+        m.pipeline("inventory").map(|p| p.shown()),
+        Some(Shown::Never)
+    );
+    assert_eq!(m.failed_count(), 1, "a failed noop is not a failed sync");
+}
+
+#[test]
+fn the_journal_gives_sync_and_noop_apart_and_the_log_starts_with_the_last_error() {
+    let mut init_history = vec![
+        report(
+            "products",
+            Status::Failed,
+            0,
+            &[],
+            7200,
+            Some("sling exited with 1: table public.products does not exist"),
+        ),
+        noop_report("products", &[("static", true)]),
+    ];
+    init_history[1].finished_at = t0() - secs(60);
+    let m = model_with(init_history);
+    let p = m.pipeline("products").expect("products");
+    assert_eq!(p.shown(), Shown::Done(Status::Failed));
+    assert!(p.last_noop.is_some());
+    let lines: Vec<String> = p.log.window(10).map(|e| e.text.clone()).collect();
+    assert!(
+        lines.iter().any(
+            |l| l.contains("failed: sling exited with 1: table public.products does not exist")
+        ),
+        "{lines:?}"
+    );
+    assert!(
+        m.pipeline("inventory").is_some_and(|p| p.log.is_empty()),
+        "never run: nothing to say"
+    );
+}
+
+#[test]
+fn cancelled_with_a_cancel_reason_is_said_once() {
+    assert_eq!(
+        model::outcome_text(Status::Cancelled, Some("cancelled: context canceled")),
+        "cancelled: context canceled"
+    );
+    assert_eq!(
+        model::outcome_text(Status::Cancelled, Some("cancelled")),
+        "cancelled"
+    );
+    assert_eq!(
+        model::outcome_text(Status::Failed, Some("sling exited with code 1")),
+        "failed: sling exited with code 1"
+    );
+    let mut m = model();
+    started(&mut m, "orders", Mode::Incremental);
+    model::apply(
+        &mut m,
+        SyncEvent::AttemptFinished {
+            pipeline: "orders".into(),
+            outcome: AttemptOutcome {
+                attempt: 1,
+                exit_code: Some(1),
+                status: Status::Cancelled,
+                rows: 0,
+                streams: Default::default(),
+                reason: Some("cancelled: context canceled".into()),
+                retryable: false,
+                duration: std::time::Duration::from_secs(1),
+            },
+        },
+    );
+    let last = m
+        .pipeline("orders")
+        .and_then(|p| p.log.window(1).next().map(|e| e.text.clone()))
+        .unwrap_or_default();
+    assert_eq!(last, "── attempt 1 cancelled: context canceled ──");
+}
+
+#[test]
+fn cancelling_during_the_backoff_does_not_promise_a_sigint() {
+    let mut m = model();
+    started(&mut m, "orders", Mode::Incremental);
+    retry_in(&mut m, "orders", 30);
+    select(&mut m, "orders");
+    press(&mut m, key('c'));
+    assert_eq!(
+        press(&mut m, key('y')),
+        [Command::Cancel {
+            pipeline: "orders".into()
+        }]
+    );
+    let text = m
+        .message
+        .as_ref()
+        .map(|m| m.text.clone())
+        .unwrap_or_default();
+    assert!(text.contains("the retry will not start"), "{text}");
+    assert!(!text.contains("SIGINT"), "{text}");
+}
+
+#[test]
+fn a_second_ctrl_c_in_the_quit_dialog_quits_at_once() {
+    let mut m = model();
+    started(&mut m, "orders", Mode::Incremental);
+    assert!(press(&mut m, ctrl_c()).is_empty());
+    assert!(matches!(
+        m.overlay,
+        Some(Overlay::Confirm {
+            what: Confirm::Quit { .. },
+            ..
+        })
+    ));
+    assert_eq!(press(&mut m, ctrl_c()), [Command::CancelAll]);
+    assert!(m.quit);
+}
+
+#[test]
+fn ctrl_c_in_another_dialog_asks_to_quit() {
+    let mut m = model();
+    started(&mut m, "orders", Mode::Incremental);
+    select(&mut m, "products");
+    press(&mut m, key('b'));
+    press(&mut m, ctrl_c());
+    assert!(matches!(
+        m.overlay,
+        Some(Overlay::Confirm {
+            what: Confirm::Quit { active: 1 },
+            yes: false
+        })
+    ));
+    assert!(!m.quit);
+}
+
+#[test]
+fn help_pages_and_jumps() {
+    let mut m = model();
+    m.overlay_rows = 5;
+    press(&mut m, key('?'));
+    press(&mut m, code(KeyCode::PageDown));
+    assert_eq!(m.overlay, Some(Overlay::Help { scroll: 5 }));
+    press(&mut m, key('G'));
+    let last = u16::try_from(keys::help_rows() - 5).expect("fits");
+    assert_eq!(m.overlay, Some(Overlay::Help { scroll: last }));
+    press(&mut m, key('j'));
+    assert_eq!(
+        m.overlay,
+        Some(Overlay::Help { scroll: last }),
+        "clamped at the end"
+    );
+    press(&mut m, code(KeyCode::PageUp));
+    assert_eq!(m.overlay, Some(Overlay::Help { scroll: last - 5 }));
+    press(&mut m, key('g'));
+    assert_eq!(m.overlay, Some(Overlay::Help { scroll: 0 }));
+}
+
+#[test]
+fn h_asks_for_the_history_which_scrolls_and_takes_new_runs() {
+    let mut m = model();
+    select(&mut m, "orders");
+    assert!(press(&mut m, key('h')).is_empty());
+    assert_eq!(m.history_request.as_deref(), Some("orders"));
+    // What the console does with the request: read the journal, newest first.
+    let runs: Vec<PipelineReport> = (0..30)
+        .map(|i| report("orders", Status::Success, i, &[], i as i64 * 60, None))
+        .collect();
+    let name = m.history_request.take().expect("request");
+    model::show_history(&mut m, name, runs);
+    m.overlay_rows = 10;
+    let selected = |m: &Model| match &m.overlay {
+        Some(Overlay::History { selected, .. }) => *selected,
+        other => panic!("expected the history, got {other:?}"),
+    };
+    press(&mut m, key('j'));
+    assert_eq!(selected(&m), 1);
+    press(&mut m, code(KeyCode::PageDown));
+    assert_eq!(selected(&m), 11);
+    press(&mut m, key('G'));
+    assert_eq!(selected(&m), 29);
+    press(&mut m, key('g'));
+    assert_eq!(selected(&m), 0);
+    press(&mut m, key('j'));
+    // A run that finishes meanwhile goes on top; the selection stays on the same run.
+    started(&mut m, "orders", Mode::Incremental);
+    let mut fresh = report("orders", Status::Failed, 0, &[], 0, Some("boom"));
+    fresh.sync_job_id = JOB_NEW.into();
+    model::apply(&mut m, SyncEvent::PipelineFinished { report: fresh });
+    match &m.overlay {
+        Some(Overlay::History { runs, selected, .. }) => {
+            assert_eq!(runs.len(), 31);
+            assert_eq!(runs[0].sync_job_id, JOB_NEW);
+            assert_eq!(*selected, 2);
+        }
+        other => panic!("expected the history, got {other:?}"),
+    }
+    press(&mut m, code(KeyCode::Esc));
+    assert!(m.overlay.is_none());
+}
+
+#[test]
+fn clearing_the_filter_keeps_the_pipeline_selected_under_it() {
+    let mut m = model();
+    press(&mut m, key('/'));
+    for c in "o".chars() {
+        press(&mut m, key(c));
+    }
+    // `o` matches inventory, orders and products; pick products under the filter.
+    press(&mut m, code(KeyCode::Down));
+    press(&mut m, code(KeyCode::Down));
+    assert_eq!(m.selected_pipeline().map(|p| p.name()), Some("products"));
+    press(&mut m, code(KeyCode::Esc));
+    assert_eq!(m.selected_pipeline().map(|p| p.name()), Some("products"));
 }

@@ -100,8 +100,11 @@ impl Shown {
 pub struct PipelineView {
     pub info: PipelineInfo,
     pub activity: Activity,
-    /// The newest finished run: from the history journal at start, then from this session.
+    /// The newest finished sync run (incremental or backfill): from the history journal at start, then from this
+    /// session. The status column and the header counts come from it.
     pub last: Option<PipelineReport>,
+    /// The newest noop, kept apart so that validating a pipeline never hides how its last sync went.
+    pub last_noop: Option<PipelineReport>,
     pub log: LogBuffer,
 }
 
@@ -161,12 +164,23 @@ pub enum LogSource {
 /// What a confirmation dialog would do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirm {
-    Backfill { pipeline: String, target: String },
-    Cancel { pipeline: String },
-    Quit { active: usize },
+    Backfill {
+        pipeline: String,
+        target: String,
+    },
+    Cancel {
+        pipeline: String,
+    },
+    Quit {
+        active: usize,
+    },
+    /// `a` with more than one pipeline to start: the ones the filter shows and that are not busy.
+    RunAll {
+        pipelines: Vec<String>,
+    },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Overlay {
     Help {
         scroll: u16,
@@ -175,6 +189,12 @@ pub enum Overlay {
     Confirm {
         what: Confirm,
         yes: bool,
+    },
+    /// One pipeline's runs from the journal, newest first; `selected` indexes `runs`.
+    History {
+        pipeline: String,
+        runs: Vec<PipelineReport>,
+        selected: usize,
     },
 }
 
@@ -190,8 +210,10 @@ pub struct Message {
 pub struct ModelInit {
     pub mission_cluster_id: String,
     pub pipelines: Vec<PipelineInfo>,
-    /// The newest journal record of each pipeline (`StateStore::last_runs`).
+    /// The newest sync and the newest noop record of each pipeline (`StateStore::latest_runs`).
     pub history: Vec<PipelineReport>,
+    /// The state directory in use, shown in the header.
+    pub state_root: String,
     pub max_attempts: u32,
     pub telemetry_enabled: bool,
     pub no_color: bool,
@@ -201,6 +223,7 @@ pub struct ModelInit {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     pub mission_cluster_id: String,
+    pub state_root: String,
     pub telemetry_enabled: bool,
     pub health: Option<HealthSnapshot>,
     /// Jobs started in this session and not finished, oldest first.
@@ -223,6 +246,10 @@ pub struct Model {
     pub log_source: LogSource,
     /// Height of the log pane's text area in the last frame; the console sets it before each draw.
     pub log_rows: u16,
+    /// Text rows of an overlay (help, history) in the last frame, for paging; set before each draw like `log_rows`.
+    pub overlay_rows: u16,
+    /// The history view asked for, until the console has read the journal (`show_history`).
+    pub history_request: Option<String>,
     pub message: Option<Message>,
     /// The operator asked to quit (after confirming, when runs were active).
     pub quit: bool,
@@ -239,6 +266,7 @@ impl Model {
                 info,
                 activity: Activity::Idle,
                 last: None,
+                last_noop: None,
                 log: LogBuffer::default(),
             })
             .collect();
@@ -248,11 +276,32 @@ impl Model {
                 last_job = Some(r);
             }
             if let Some(p) = pipelines.iter_mut().find(|p| p.info.name == r.pipeline) {
-                p.last = Some(r.clone());
+                let slot = if r.mode == Mode::Noop {
+                    &mut p.last_noop
+                } else {
+                    &mut p.last
+                };
+                if slot
+                    .as_ref()
+                    .is_none_or(|old| r.finished_at >= old.finished_at)
+                {
+                    *slot = Some(r.clone());
+                }
+            }
+        }
+        // After a restart the log pane starts with what the journal says about the last runs, so a failed
+        // pipeline shows its error rather than an empty pane.
+        for p in &mut pipelines {
+            let mut known: Vec<&PipelineReport> = p.last.iter().chain(&p.last_noop).collect();
+            known.sort_by_key(|r| r.finished_at);
+            let lines: Vec<String> = known.into_iter().map(journal_line).collect();
+            for line in lines {
+                p.log.push(LogEntry::marker(line));
             }
         }
         Self {
             mission_cluster_id: init.mission_cluster_id,
+            state_root: init.state_root,
             telemetry_enabled: init.telemetry_enabled,
             health: None,
             active_jobs: Vec::new(),
@@ -269,10 +318,17 @@ impl Model {
             detail_scroll: 0,
             log_source: LogSource::Sling,
             log_rows: 10,
+            overlay_rows: 10,
+            history_request: None,
             message: None,
             quit: false,
             stopping: false,
         }
+    }
+
+    /// The failed count of the header: pipelines whose last sync failed and that are not running again.
+    pub fn failed_count(&self) -> usize {
+        self.count(|s| s == Shown::Done(Status::Failed))
     }
 
     /// Indices of the pipelines that pass the filter (case-insensitive substring of the name).
@@ -465,10 +521,11 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
         }
         SyncEvent::AttemptFinished { pipeline, outcome } => {
             if let Some(p) = model.pipeline_mut(&pipeline) {
-                let text = match &outcome.reason {
-                    Some(r) => format!("── attempt {} {}: {r} ──", outcome.attempt, outcome.status),
-                    None => format!("── attempt {} {} ──", outcome.attempt, outcome.status),
-                };
+                let text = format!(
+                    "── attempt {} {} ──",
+                    outcome.attempt,
+                    outcome_text(outcome.status, outcome.reason.as_deref())
+                );
                 p.log.push(LogEntry::marker(text));
                 if let Activity::Active(run) = &mut p.activity {
                     run.error = outcome.reason;
@@ -531,11 +588,29 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
 }
 
 fn finish(model: &mut Model, report: PipelineReport) {
+    if let Some(Overlay::History {
+        pipeline,
+        runs,
+        selected,
+    }) = &mut model.overlay
+    {
+        if *pipeline == report.pipeline {
+            runs.insert(0, report.clone());
+            // The operator keeps looking at the same run.
+            if *selected > 0 {
+                *selected += 1;
+            }
+        }
+    }
     let Some(p) = model.pipeline_mut(&report.pipeline) else {
         return;
     };
     let text = match &report.error {
-        Some(e) => format!("── {} {}: {e} ──", report.mode, report.status),
+        Some(e) => format!(
+            "── {} {} ──",
+            report.mode,
+            outcome_text(report.status, Some(e))
+        ),
         None => format!(
             "── {} {}: {} rows in {:.1}s ──",
             report.mode, report.status, report.rows, report.duration_seconds
@@ -543,5 +618,49 @@ fn finish(model: &mut Model, report: PipelineReport) {
     };
     p.log.push(LogEntry::marker(text));
     p.activity = Activity::Idle;
-    p.last = Some(report);
+    if report.mode == Mode::Noop {
+        p.last_noop = Some(report);
+    } else {
+        p.last = Some(report);
+    }
+}
+
+/// `failed: <reason>`, without saying the status twice when the reason starts with it (`cancelled: context
+/// canceled` rather than `cancelled: cancelled: context canceled`).
+pub fn outcome_text(status: Status, reason: Option<&str>) -> String {
+    let Some(reason) = reason.map(str::trim).filter(|r| !r.is_empty()) else {
+        return status.to_string();
+    };
+    let word = status.as_str();
+    let rest = reason
+        .strip_prefix(word)
+        .filter(|r| r.is_empty() || r.starts_with(':') || r.starts_with(' '))
+        .map(|r| r.trim_start_matches(':').trim());
+    match rest {
+        Some("") => word.to_string(),
+        Some(r) => format!("{word}: {r}"),
+        None => format!("{word}: {reason}"),
+    }
+}
+
+/// The log pane's first line for a run known from the journal.
+fn journal_line(r: &PipelineReport) -> String {
+    let when = r.finished_at.format("%Y-%m-%d %H:%M");
+    let what = match (&r.error, r.status) {
+        (Some(e), _) => outcome_text(r.status, Some(e)),
+        (None, Status::Success) if r.mode != Mode::Noop => {
+            format!("success: {} rows", super::view::format::thousands(r.rows))
+        }
+        (None, s) => s.to_string(),
+    };
+    format!("── journal {when}Z: {} {what} ──", r.mode)
+}
+
+/// Opens the history view with what the console read from the journal (newest first).
+pub fn show_history(model: &mut Model, pipeline: String, runs: Vec<PipelineReport>) {
+    model.overlay = Some(Overlay::History {
+        pipeline,
+        runs,
+        selected: 0,
+    });
 }
