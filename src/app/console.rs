@@ -179,7 +179,7 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
         }
     }
     keys.stop().await;
-    drop(term);
+    term.close();
     if !serve_done {
         // Only after a drawing failure: the runs are still cancelled and awaited, so Sling stops cleanly.
         drop(cmd_tx);
@@ -321,6 +321,17 @@ impl Term {
             .draw(|f| view::render(f, model, now))
             .context("cannot draw the console")?;
         Ok(())
+    }
+}
+
+impl Term {
+    /// Restores the terminal, or, when it is gone, forgets it: there is nothing to restore, and ratatui's drop
+    /// would report the failure to show the cursor with `eprintln!`, which panics on a hung-up stderr.
+    fn close(self) {
+        if self.gone {
+            TERMINAL_ACTIVE.store(false, Ordering::SeqCst);
+            std::mem::forget(self);
+        }
     }
 }
 
