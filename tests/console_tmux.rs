@@ -497,3 +497,25 @@ fn a_24_character_name_is_readable_in_full_at_80x24() {
     drop(tmux);
     assert!(world.processes().is_empty(), "{:?}", world.processes());
 }
+
+#[test]
+fn term_dumb_is_refused_with_a_clear_message() {
+    let world = World::with(&[("orders", "orders.yaml")]);
+    let out = Command::new(WRAPPER)
+        .args(["--mission-cluster-id", "m1", "--pipeline-dir"])
+        .arg(world.path("pipelines"))
+        .arg("--state-path")
+        .arg(world.path("state"))
+        .env("TERM", "dumb")
+        .env_remove("SLING_STATE_PATH")
+        .output()
+        .expect("run the wrapper");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("TERM=dumb") && stderr.contains("--batch"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\x1b'), "no escape codes: {stderr:?}");
+    assert!(out.stdout.is_empty());
+}

@@ -44,13 +44,22 @@ impl Visit for Fields {
 /// A span's fields as recorded when it was created.
 struct SpanFields(Vec<(&'static str, String)>);
 
+/// The span fields worth repeating on a line: which pipeline, attempt and job it belongs to. The mission and mode
+/// are in the header; the job id is cut to the 8 characters the header shows.
+const SPAN_CONTEXT: &[&str] = &["pipeline", "attempt", "sync_job_id"];
+
 /// The line for an event: `message  k=v k2="v with spaces"`.
 fn line(event: Fields, spans: &[&[(&'static str, String)]]) -> String {
     let mut fields = event;
     for list in spans {
         for (name, value) in *list {
-            if !fields.has(name) {
-                fields.list.push((name, value.clone()));
+            if SPAN_CONTEXT.contains(name) && !fields.has(name) {
+                let value = if *name == "sync_job_id" {
+                    value.get(..8).unwrap_or(value)
+                } else {
+                    value
+                };
+                fields.list.push((name, value.to_string()));
             }
         }
     }
@@ -131,11 +140,14 @@ mod tests {
         };
         let attempt: &[(&'static str, String)] =
             &[("pipeline", "orders".into()), ("attempt", "2".into())];
-        let job: &[(&'static str, String)] =
-            &[("sync_job_id", "j1".into()), ("attempt", "9".into())];
+        let job: &[(&'static str, String)] = &[
+            ("sync_job_id", "5eed5eed-aaaa-4bbb-8ccc-ddddeeeeffff".into()),
+            ("attempt", "9".into()),
+            ("mission_cluster_id", "m1".into()),
+        ];
         assert_eq!(
             line(event, &[attempt, job]),
-            "pipeline finished  pipeline=orders status=failed error=\"table x does not exist\" attempt=2 sync_job_id=j1"
+            "pipeline finished  pipeline=orders status=failed error=\"table x does not exist\" attempt=2 sync_job_id=5eed5eed"
         );
     }
 }
