@@ -55,7 +55,7 @@ wait_for() { # $1 = grep pattern, $2 = seconds
 }
 pid_of_console() {
   for p in /proc/[0-9]*; do
-    if tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "--state-path $TMP/state"; then basename "$p"; return; fi
+    if { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null | grep -q -- "--state-path $TMP/state"; then basename "$p"; return; fi
   done
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -81,7 +81,7 @@ wait_for "Run $PIPELINES pipelines?" 10
 start=$SECONDS
 tmux -L "$SOCKET" send-keys -t bench y
 end=$((SECONDS + 600))
-until [ "$(wc -l < "$TMP/state/history.jsonl" 2>/dev/null || echo 0)" -ge "$PIPELINES" ]; do
+until [ "$({ wc -l < "$TMP/state/history.jsonl"; } 2>/dev/null || echo 0)" -ge "$PIPELINES" ]; do
   [ "$SECONDS" -lt "$end" ] || { echo "timed out waiting for $PIPELINES runs"; screen; exit 1; }
   sleep 0.5
 done
