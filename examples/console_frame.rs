@@ -9,6 +9,7 @@ use chrono::Utc;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use sling_sync_wrapper::sync::event::{Mode, PipelineReport, Status, SyncEvent};
+use sling_sync_wrapper::sync::redact::Redactor;
 use sling_sync_wrapper::sync::sling_log::{Level, LogLine, Pipe};
 use sling_sync_wrapper::ui::model::{self, Model, ModelInit, PipelineInfo, StreamInfo};
 use sling_sync_wrapper::ui::view;
@@ -19,6 +20,7 @@ const FRAMES: usize = 300;
 
 fn main() {
     let now = Utc::now();
+    let redactor = Redactor::default();
     let names: Vec<String> = (0..PIPELINES)
         .map(|i| format!("mission{:02}-pipeline-{i:03}", i % 7))
         .collect();
@@ -40,7 +42,8 @@ fn main() {
             started_at: now - chrono::Duration::seconds(400),
             finished_at: now - chrono::Duration::seconds(300),
             duration_seconds: 100.0,
-            error: (i % 9 == 0).then(|| "sling exited with code 1: could not connect".to_string()),
+            error: (i % 9 == 0)
+                .then(|| redactor.redacted("sling exited with code 1: could not connect")),
             checks: Vec::new(),
         })
         .collect();
@@ -97,14 +100,14 @@ fn main() {
                 SyncEvent::Log {
                     pipeline: n.clone(),
                     attempt: 1,
-                    line: LogLine {
+                    line: redactor.redact_line(LogLine {
                         pipe: Pipe::Stdout,
                         level: if j % 50 == 0 { Level::Warn } else { Level::Info },
                         time: Some("2026-03-01T11:59:58Z".into()),
                         message: format!(
                             "line {j} of a chatty run: inserted rows into \"main\".\"orders\" with a long tail that wraps at 80 columns"
                         ),
-                    },
+                    }),
                 },
             );
         }

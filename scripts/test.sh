@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need (pinned Sling, Python test tools), then runs format and
-# lint checks, the Rust tests (unit, real-Sling integration, databases, telemetry, console) and the deploy checks.
+# lint checks, the Rust tests (unit, real-Sling integration, databases, telemetry, console) and the deploy checks
+# (security scanners, then the pytest suite).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -32,5 +33,8 @@ if [ -d tests/deploy ]; then
   venv="$root/.tools/venv"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/deploy/requirements.txt
+  # checkov + hadolint over deploy/ (own venv; any new finding fails here). Before pytest: its scanner
+  # self-checks use the same installation.
+  bash scripts/scan-deploy.sh
   "$venv/bin/python" -m pytest -q tests/deploy
 fi

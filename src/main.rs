@@ -148,7 +148,7 @@ async fn run(
             detail
         );
         // The OTel layers are shut down by now; only the local output remains.
-        tracing::warn!(target: "sync", exports_failed = snap.exports_failed, "{line}");
+        tracing::warn!(target: sling_sync_wrapper::sync::spans::SYNC, exports_failed = snap.exports_failed, "{line}");
         if !settings.batch {
             to_stderr(&format!("warning: {line}"));
         }

@@ -365,3 +365,39 @@ fn json_lines_carry_job_id_and_sling_lines() {
     assert_eq!(job["status"], "success");
     assert_eq!(w.last_record("products")["sync_job_id"], "job-42");
 }
+
+/// Text output rounds durations for people; JSON output keeps them exact.
+#[test]
+fn text_output_rounds_durations_and_json_keeps_them_exact() {
+    let w = World::new();
+    let json = w.cmd(&["--pipeline", "products"]);
+    let mut text = std::process::Command::new(common::WRAPPER);
+    text.args(["--batch", "--log-format", "text", "--pipeline", "products"])
+        .env_clear()
+        .envs(json.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(std::process::Stdio::null());
+    let out = text.output().expect("run wrapper");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let finished = stdout
+        .lines()
+        .find(|l| l.contains("pipeline finished"))
+        .unwrap_or_else(|| panic!("no pipeline finished line:\n{stdout}"));
+    let duration = finished
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("duration_seconds="))
+        .unwrap_or_else(|| panic!("no duration in: {finished}"));
+    let (number, unit) = duration.split_at(duration.len() - 1);
+    assert_eq!(unit, "s", "{finished}");
+    let decimals = number.split_once('.').map_or(0, |(_, d)| d.len());
+    assert!(decimals <= 2, "not rounded: {finished}");
+
+    let exact = w.run(&["--pipeline", "products"]);
+    let d = exact.finished("products")["duration_seconds"]
+        .as_f64()
+        .expect("a number");
+    assert!(
+        d > 0.0 && d.to_string().len() > 5,
+        "JSON keeps full precision: {d}"
+    );
+}

@@ -10,6 +10,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use sling_sync_wrapper::sync::event::{Command, Mode, PipelineReport, Status, SyncEvent};
+use sling_sync_wrapper::sync::redact::Redactor;
 use sling_sync_wrapper::sync::sling_log::{Level, LogLine, Pipe};
 use sling_sync_wrapper::ui::input;
 use sling_sync_wrapper::ui::model::{self, Model, ModelInit, PipelineInfo, StreamInfo};
@@ -69,7 +70,7 @@ pub fn report(
         started_at: finished_at - secs(12),
         finished_at,
         duration_seconds: 12.4,
-        error: error.map(str::to_owned),
+        error: error.map(|e| Redactor::default().redacted(e)),
         checks: Vec::new(),
     }
 }
@@ -184,12 +185,12 @@ pub fn log(m: &mut Model, pipeline: &str, level: Level, msg: &str) {
         SyncEvent::Log {
             pipeline: pipeline.into(),
             attempt: 1,
-            line: LogLine {
+            line: Redactor::default().redact_line(LogLine {
                 pipe: Pipe::Stdout,
                 level,
                 time: Some("2026-03-01T11:59:58Z".into()),
                 message: msg.into(),
-            },
+            }),
         },
     );
 }

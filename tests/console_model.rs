@@ -1,17 +1,26 @@
-//! Console model and key handling on synthetic engine events and keys: no terminal, no engine, no clock.
+//! Console model and key handling: mostly on synthetic engine events and keys (no terminal, no engine, no clock);
+//! the event sequences the engine's answers decide are driven with the real engine (`Live`).
 
+mod common;
 #[path = "console_fixture.rs"]
 mod fixture;
 
 use crossterm::event::KeyCode;
 use fixture::*;
 use sling_sync_wrapper::sync::event::{
-    AttemptOutcome, Check, Command, JobReport, Mode, PipelineReport, Status, SyncEvent,
+    self, AttemptOutcome, Check, CheckKind, CheckOutcome, Command, EventStream, JobReport, Mode,
+    PipelineReport, Status, SyncEvent,
 };
+use sling_sync_wrapper::sync::pipeline::{self, PipelineSource};
+use sling_sync_wrapper::sync::redact::Redactor;
 use sling_sync_wrapper::sync::sling_log::Level;
+use sling_sync_wrapper::ui::describe;
 use sling_sync_wrapper::ui::keys::{self, Scope, KEYS};
 use sling_sync_wrapper::ui::logbuf::LOG_CAPACITY;
-use sling_sync_wrapper::ui::model::{self, Activity, Confirm, Model, Overlay, Pane, Shown};
+use sling_sync_wrapper::ui::model::{self, Activity, Confirm, Overlay, Pane, Shown};
+use sling_sync_wrapper::ui::model::{Model, ModelInit};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 #[test]
 fn history_gives_every_pipeline_its_last_known_state() {
@@ -409,44 +418,212 @@ fn live_rows_then_the_report_from_pipeline_finished() {
     assert_eq!(m.last_job.as_deref(), Some(JOB_NEW));
 }
 
-#[test]
-fn a_pipeline_cancelled_before_it_started_leaves_the_queue() {
-    let mut m = model();
-    model::apply(
-        &mut m,
-        SyncEvent::JobStarted {
-            sync_job_id: JOB_NEW.into(),
+/// The real engine (with the hanging Sling shim) and the model together: the model folds exactly the events the
+/// engine produces, and sends exactly the commands the keys give.
+struct Live {
+    model: Model,
+    events: EventStream,
+    commands: mpsc::UnboundedSender<Command>,
+    stop: CancellationToken,
+    serve: tokio::task::JoinHandle<()>,
+    _world: common::World,
+    _shim_dir: tempfile::TempDir,
+}
+
+impl Live {
+    fn start() -> Self {
+        let world = common::World::new();
+        let shim_dir = tempfile::tempdir().expect("tempdir");
+        let engine = common::engine(
+            &world,
+            common::shim(),
+            &[
+                ("SHIM_DIR", shim_dir.path().display().to_string()),
+                ("SHIM_MODE", "hang".into()),
+            ],
+        );
+        let pipelines =
+            pipeline::discover(&PipelineSource::Dir(world.pipelines.clone())).expect("discover");
+        let cfg = engine.config();
+        let model = Model::new(ModelInit {
+            mission_cluster_id: cfg.mission_cluster_id.clone(),
+            pipelines: pipelines
+                .iter()
+                .map(|p| describe::pipeline_info(p, &cfg.env, &cfg.state))
+                .collect(),
+            history: cfg.state.latest_runs(),
+            state_root: cfg.state.root().display().to_string(),
+            max_attempts: cfg.retry.max_attempts(),
+            telemetry_enabled: false,
+            no_color: true,
+            now: chrono::Utc::now(),
+        });
+        let (sink, events) = event::channel(1000);
+        let (commands, rx) = mpsc::unbounded_channel();
+        let stop = CancellationToken::new();
+        let serve = tokio::spawn(engine.serve(rx, pipelines, sink, stop.clone()));
+        Self {
+            model,
+            events,
+            commands,
+            stop,
+            serve,
+            _world: world,
+            _shim_dir: shim_dir,
+        }
+    }
+
+    /// Presses a key on the model and hands its commands to the engine, as the console loop does.
+    fn press(&mut self, ev: crossterm::event::KeyEvent) -> Vec<Command> {
+        let cmds = press(&mut self.model, ev);
+        for c in &cmds {
+            self.commands.send(c.clone()).expect("engine listens");
+        }
+        cmds
+    }
+
+    /// The next engine event; a bound only so that a missing event fails the test instead of hanging it.
+    async fn next(&mut self, waiting_for: &str) -> SyncEvent {
+        tokio::time::timeout(std::time::Duration::from_secs(30), self.events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("the engine never sent {waiting_for}"))
+            .expect("the engine is serving")
+    }
+
+    /// Folds events into the model up to and including the first one `last` accepts; returns them all.
+    async fn fold_until(
+        &mut self,
+        waiting_for: &str,
+        last: impl Fn(&SyncEvent) -> bool,
+    ) -> Vec<SyncEvent> {
+        let mut seen = Vec::new();
+        loop {
+            let ev = self.next(waiting_for).await;
+            let done = last(&ev);
+            model::apply(&mut self.model, ev.clone());
+            seen.push(ev);
+            if done {
+                return seen;
+            }
+        }
+    }
+
+    async fn shut_down(self) {
+        self.stop.cancel();
+        drop(self.commands);
+        self.serve.await.expect("serve ends");
+    }
+}
+
+fn attempt_started(ev: &SyncEvent, name: &str) -> bool {
+    matches!(ev, SyncEvent::AttemptStarted { pipeline, .. } if pipeline == name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_cancelled_before_it_started_leaves_the_queue() {
+    let mut live = Live::start();
+    // `a` runs both after a confirmation; orders (first) hangs in Sling, products waits behind it in the same job.
+    assert!(live.press(key('a')).is_empty(), "a asks first for two");
+    assert_eq!(
+        live.press(key('y')),
+        [Command::Run {
+            pipelines: vec!["orders".into(), "products".into()],
+            mode: Mode::Incremental
+        }]
+    );
+    live.fold_until("orders' attempt", |ev| attempt_started(ev, "orders"))
+        .await;
+    let queued = live.model.pipeline("products").map(|p| p.activity.clone());
+    assert!(
+        matches!(
+            queued,
+            Some(Activity::Queued {
+                job_id: Some(_),
+                ..
+            })
+        ),
+        "{queued:?}"
+    );
+    for name in ["products", "orders"] {
+        select(&mut live.model, name);
+        assert!(live.press(key('c')).is_empty(), "c asks first");
+        assert_eq!(
+            live.press(key('y')),
+            [Command::Cancel {
+                pipeline: name.into()
+            }]
+        );
+    }
+    let seen = live
+        .fold_until("the end of the job", |ev| {
+            matches!(ev, SyncEvent::JobFinished { .. })
+        })
+        .await;
+    // The engine reports the queued pipeline's end like any other, before the job's end.
+    let products_end = seen.iter().position(|ev| {
+        matches!(ev, SyncEvent::PipelineFinished { report }
+            if report.pipeline == "products" && report.status == Status::Cancelled
+                && report.error.as_deref() == Some("cancelled before it started"))
+    });
+    assert!(products_end.is_some(), "{seen:#?}");
+    for name in ["orders", "products"] {
+        assert_eq!(
+            live.model.pipeline(name).map(|p| p.shown()),
+            Some(Shown::Done(Status::Cancelled)),
+            "{name}"
+        );
+    }
+    live.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_the_engine_does_not_start_is_answered_and_the_row_leaves_the_queue() {
+    let mut live = Live::start();
+    // orders is started by a command the model has not heard of yet (its events are not folded here): from the
+    // model's side the row is idle, so `r` asks for it.
+    live.commands
+        .send(Command::Run {
+            pipelines: vec!["orders".into()],
             mode: Mode::Incremental,
-            pipelines: vec!["inventory".into(), "orders".into()],
-        },
+        })
+        .expect("engine listens");
+    while !attempt_started(&live.next("orders' attempt").await, "orders") {}
+    select(&mut live.model, "orders");
+    assert_eq!(live.press(key('r')).len(), 1);
+    assert_eq!(
+        live.model.pipeline("orders").map(|p| p.shown()),
+        Some(Shown::Queued)
     );
-    assert_eq!(m.pipeline("orders").map(|p| p.shown()), Some(Shown::Queued));
-    let mut r = report(
-        "orders",
-        Status::Cancelled,
-        0,
-        &[],
-        0,
-        Some("cancelled before it started"),
-    );
-    r.sync_job_id = JOB_NEW.into();
-    model::apply(
-        &mut m,
-        SyncEvent::JobFinished {
-            report: JobReport {
-                sync_job_id: JOB_NEW.into(),
-                mode: Mode::Incremental,
-                status: Status::Cancelled,
-                rows: 0,
-                duration_seconds: 0.0,
-                pipelines: vec![r],
-            },
-        },
+    let seen = live
+        .fold_until("an answer to the second run of orders", |ev| {
+            matches!(ev, SyncEvent::RunRefused { .. })
+        })
+        .await;
+    assert!(
+        matches!(seen.last(), Some(SyncEvent::RunRefused { pipeline, reason })
+            if pipeline == "orders" && reason.contains("already")),
+        "{seen:#?}"
     );
     assert_eq!(
-        m.pipeline("orders").map(|p| p.shown()),
-        Some(Shown::Done(Status::Cancelled))
+        live.model.pipeline("orders").map(|p| p.shown()),
+        Some(Shown::Never),
+        "the row is not left queued"
     );
+    let msg = live.model.message.clone().expect("the operator is told");
+    assert!(
+        msg.error && msg.text.contains("orders was not started"),
+        "{msg:?}"
+    );
+    live.commands
+        .send(Command::Cancel {
+            pipeline: "orders".into(),
+        })
+        .expect("engine listens");
+    live.fold_until("the end of the job", |ev| {
+        matches!(ev, SyncEvent::JobFinished { .. })
+    })
+    .await;
+    live.shut_down().await;
 }
 
 #[test]
@@ -570,22 +747,25 @@ fn the_key_list_has_no_clashes_and_feeds_hints_and_help() {
     assert!(keys::hints(Scope::Dialog).any(|(l, w)| l == "y" && w == "yes"));
 }
 
-fn noop_report(pipeline: &str, checks: &[(&str, bool)]) -> PipelineReport {
+fn noop_report(pipeline: &str, checks: &[(CheckKind, bool)]) -> PipelineReport {
     let mut r = report(pipeline, Status::Success, 0, &[], 0, None);
     r.mode = Mode::Noop;
     r.attempts = 1;
     r.checks = checks
         .iter()
-        .map(|(name, ok)| Check {
-            name: (*name).into(),
-            ok: *ok,
-            warning: false,
-            detail: "detail".into(),
+        .map(|(kind, ok)| Check {
+            kind: kind.clone(),
+            outcome: if *ok {
+                CheckOutcome::Ok
+            } else {
+                CheckOutcome::Failed
+            },
+            detail: Redactor::default().redacted("detail"),
         })
         .collect();
     if checks.iter().any(|(_, ok)| !ok) {
         r.status = Status::Failed;
-        r.error = Some("a check failed".into());
+        r.error = Some(Redactor::default().redacted("a check failed"));
     }
     r
 }
@@ -598,7 +778,10 @@ fn a_noop_never_overwrites_the_last_sync_result() {
     model::apply(
         &mut m,
         SyncEvent::PipelineFinished {
-            report: noop_report("products", &[("static", true), ("connections", true)]),
+            report: noop_report(
+                "products",
+                &[(CheckKind::Source, true), (CheckKind::Target, true)],
+            ),
         },
     );
     let p = m.pipeline("products").expect("products");
@@ -616,7 +799,7 @@ fn a_noop_never_overwrites_the_last_sync_result() {
     model::apply(
         &mut m,
         SyncEvent::PipelineFinished {
-            report: noop_report("inventory", &[("static", false)]),
+            report: noop_report("inventory", &[(CheckKind::Source, false)]),
         },
     );
     assert_eq!(
@@ -637,7 +820,7 @@ fn the_journal_gives_sync_and_noop_apart_and_the_log_starts_with_the_last_error(
             7200,
             Some("sling exited with 1: table public.products does not exist"),
         ),
-        noop_report("products", &[("static", true)]),
+        noop_report("products", &[(CheckKind::Source, true)]),
     ];
     init_history[1].finished_at = t0() - secs(60);
     let m = model_with(init_history);
@@ -683,7 +866,7 @@ fn cancelled_with_a_cancel_reason_is_said_once() {
                 status: Status::Cancelled,
                 rows: 0,
                 streams: Default::default(),
-                reason: Some("cancelled: context canceled".into()),
+                reason: Some(Redactor::default().redacted("cancelled: context canceled")),
                 retryable: false,
                 duration: std::time::Duration::from_secs(1),
             },

@@ -9,6 +9,7 @@ use fixture::*;
 use ratatui::style::{Color, Modifier};
 use sling_sync_wrapper::sync::event::{Mode, SyncEvent};
 use sling_sync_wrapper::sync::event::{PipelineReport, Status};
+use sling_sync_wrapper::sync::redact::Redactor;
 use sling_sync_wrapper::sync::sling_log::Level;
 use sling_sync_wrapper::telemetry::HealthSnapshot;
 use sling_sync_wrapper::ui::logbuf::LOG_CAPACITY;
@@ -40,7 +41,7 @@ fn busy() -> Model {
                 status: sling_sync_wrapper::sync::event::Status::Failed,
                 rows: 12_345,
                 streams: Default::default(),
-                reason: Some("could not connect to command-db:5432".into()),
+                reason: Some(Redactor::default().redacted("could not connect to command-db:5432")),
                 retryable: true,
                 duration: std::time::Duration::from_secs(3),
             },
@@ -226,7 +227,10 @@ fn multi_line_errors_stay_on_their_rows() {
     select(&mut m, "products");
     if let Some(p) = m.pipelines.iter_mut().find(|p| p.info.name == "products") {
         if let Some(r) = p.last.as_mut() {
-            r.error = Some("fatal:\n\tcould not connect\r\n\x1b[31mto command-db".into());
+            r.error = Some(
+                Redactor::default()
+                    .redacted("fatal:\n\tcould not connect\r\n\x1b[31mto command-db"),
+            );
         }
     }
     let t = text(&render(&m, 80, 24, t0()));

@@ -173,12 +173,12 @@ impl World {
         self.dir.path().join(name)
     }
 
-    /// The console under `sh`, which records its exit code in a file when it ends.
-    fn script(&self, sling: &Path) -> PathBuf {
-        self.script_for(sling, Launch::Shell)
+    /// The console under `sh`, which records its exit code in a file when it ends; `extra_env` is `K='v' …`.
+    fn script(&self, sling: &Path, extra_env: &str) -> PathBuf {
+        self.script_for(sling, Launch::Shell, extra_env)
     }
 
-    fn script_for(&self, sling: &Path, launch: Launch) -> PathBuf {
+    fn script_for(&self, sling: &Path, launch: Launch, extra_env: &str) -> PathBuf {
         let d = self.dir.path().display();
         let (trap, exec) = match launch {
             Launch::Shell => ("", ""),
@@ -187,7 +187,7 @@ impl World {
         };
         let script = format!(
             "{trap}export NO_COLOR=1 MISSION_CLUSTER_ID=demo-mission OTEL_SDK_DISABLED=true HOME='{d}/home' \\
-               DEMO_MISSION='sqlite://{d}/mission.db' DEMO_COMMAND='sqlite://{d}/command.db'
+               DEMO_MISSION='sqlite://{d}/mission.db' DEMO_COMMAND='sqlite://{d}/command.db' {extra_env}
              {exec}'{WRAPPER}' --pipeline-dir '{d}/pipelines' --state-path '{d}/state' --sling-bin '{}' 2>'{d}/stderr.txt'
              echo \"EXIT=$?\" > '{d}/exit.txt'\n",
             sling.display()
@@ -303,7 +303,7 @@ fn console_runs_backfills_and_quits_against_the_sqlite_demo() {
     }
     let sling = sling_bin();
     let world = World::new();
-    let script = world.script(&sling);
+    let script = world.script(&sling, "");
     let tmux = Tmux::new();
     start(&tmux, &script, 100, 30);
 
@@ -387,7 +387,7 @@ fn drop_the_session_mid_run(launch: Launch) -> World {
     let sling = sling_bin();
     let world = World::with(&[]);
     world.add_big_table(1_000_000);
-    let script = world.script_for(&sling, launch);
+    let script = world.script_for(&sling, launch, "");
     let tmux = Tmux::new();
     start(&tmux, &script, 80, 24);
     tmux.wait("the big pipeline", &world, |s| {
@@ -466,7 +466,7 @@ fn a_24_character_name_is_readable_in_full_at_80x24() {
     assert_eq!(ARCHIVE.len(), 24);
     let sling = sling_bin();
     let world = World::with(&[(ARCHIVE, "inventory.yaml"), (CURRENT, "orders.yaml")]);
-    let script = world.script(&sling);
+    let script = world.script(&sling, "");
     let tmux = Tmux::new();
     start(&tmux, &script, 80, 24);
     // Whole names, followed by the column gap (not cut with `…`).
@@ -518,4 +518,124 @@ fn term_dumb_is_refused_with_a_clear_message() {
     );
     assert!(!stderr.contains('\x1b'), "no escape codes: {stderr:?}");
     assert!(out.stdout.is_empty());
+}
+
+/// `true` while a process group still has a member.
+fn group_alive(pgid: i32) -> bool {
+    // Signal 0 checks without signalling.
+    Command::new("kill")
+        .args(["-0", "--", &format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Kills a process group left behind by a failing run of the test, so nothing outlives it.
+struct KillGroupOnDrop(Option<i32>);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(g) = self.0 {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{g}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// A panic in the console skips every destructor (`process::exit`). The hook must still stop Sling the way a cancel
+/// does before the process exits non-zero, so no Sling outlives the run lock. The panic is provoked by a test-only
+/// switch that exists in debug builds only; Sling is the shim in `hang` mode, which records the SIGINT it gets.
+#[cfg(debug_assertions)]
+#[test]
+fn a_panic_mid_run_stops_sling_before_the_console_exits() {
+    if !have("tmux") || !have("sqlite3") {
+        assert!(!in_ci(), "tmux and sqlite3 are required in CI");
+        eprintln!("skipping: tmux or sqlite3 is not installed");
+        return;
+    }
+    let world = World::new();
+    let shim_dir = world.path("shim");
+    std::fs::create_dir_all(&shim_dir).expect("mkdir shim");
+    let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sling-shim.sh");
+    let script = world.script(
+        &shim,
+        &format!(
+            "SHIM_DIR='{}' SHIM_MODE=hang SYNC_TEST_PANIC_ON_ATTEMPT=1",
+            shim_dir.display()
+        ),
+    );
+    let tmux = Tmux::new();
+    let out = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "console",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &format!("sh '{}'", script.display()),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tmux.wait("both pipelines", &world, |s| {
+        row(s, "orders").contains("never run")
+    });
+    tmux.send("g");
+    tmux.send("r");
+
+    // The shim writes "<pid> <args>" when it starts; it is its own process group's leader.
+    let invocations = shim_dir.join("invocations");
+    let start = Instant::now();
+    let pgid = loop {
+        let text = std::fs::read_to_string(&invocations).unwrap_or_default();
+        if let Some(pid) = text
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse::<i32>().ok())
+        {
+            break pid;
+        }
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "Sling never started; screen:\n{}\nstderr:\n{}",
+            tmux.screen(),
+            world.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _cleanup = KillGroupOnDrop(Some(pgid));
+    let exit = world.path("exit.txt");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&exit).is_ok_and(|s| s.contains("EXIT=")) {
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "the console did not exit after its panic; stderr:\n{}",
+            world.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stderr = world.stderr();
+    assert!(
+        stderr.contains("SYNC_TEST_PANIC_ON_ATTEMPT"),
+        "the panic is reported:\n{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&exit).unwrap_or_default().trim(),
+        "EXIT=1"
+    );
+    // By the time the process has exited, Sling got its SIGINT and its group is gone.
+    assert!(
+        shim_dir.join("got-sigint").exists(),
+        "Sling was not sent SIGINT; stderr:\n{stderr}"
+    );
+    assert!(
+        !group_alive(pgid),
+        "Sling's process group {pgid} outlived the console"
+    );
 }

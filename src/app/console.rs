@@ -89,7 +89,7 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
     let state = engine.config().state.clone();
     let start_parent = tty::parent();
 
-    let mut term = Term::enter()?;
+    let mut term = Term::enter(settings.cancel_grace)?;
     let (sink, mut events) = event::channel(EVENT_LOG_CAPACITY);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<Command>();
     // A child token: quitting stops the engine without pretending a signal arrived, and a signal stops the engine
@@ -115,7 +115,7 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
             done = &mut serve, if model.stopping => {
                 serve_done = true;
                 if let Err(e) = done {
-                    tracing::error!(target: "sync", "the engine task ended abnormally: {e}");
+                    tracing::error!(target: crate::sync::spans::SYNC, "the engine task ended abnormally: {e}");
                 }
                 break;
             }
@@ -213,6 +213,7 @@ fn spawn_exit_guard(shutdown: &Shutdown, grace: Duration) {
 }
 
 fn fold(model: &mut Model, ev: SyncEvent) {
+    panic_if_asked(&ev);
     model::tick(model, chrono::Utc::now());
     model::apply(model, ev);
 }
@@ -274,8 +275,8 @@ struct Term {
 }
 
 impl Term {
-    fn enter() -> anyhow::Result<Self> {
-        install_panic_hook();
+    fn enter(cancel_grace: Duration) -> anyhow::Result<Self> {
+        install_panic_hook(cancel_grace);
         enable_raw_mode().context("cannot switch the terminal to raw mode")?;
         TERMINAL_ACTIVE.store(true, Ordering::SeqCst);
         let setup = execute!(io::stdout(), EnterAlternateScreen)
@@ -342,15 +343,32 @@ impl Drop for Term {
 }
 
 /// A panic anywhere (a tokio task included) would leave the terminal raw while the UI keeps drawing: restore it,
-/// report the panic as usual, and exit 1.
-fn install_panic_hook() {
+/// report the panic as usual, stop every Sling process group as a cancel does (SIGINT, SIGKILL after the grace), and
+/// exit 1. `process::exit` runs no destructor: without the stop, Sling would outlive the run lock, and a second run
+/// could write to the same target at the same time.
+fn install_panic_hook(cancel_grace: Duration) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore_terminal();
         previous(info);
+        crate::sync::sling::stop_all_children(cancel_grace);
         std::process::exit(1);
     }));
 }
+
+/// Test-only, debug builds only: with `SYNC_TEST_PANIC_ON_ATTEMPT` set, the console panics as soon as a Sling attempt
+/// has started, so a test can prove that a panic leaves no Sling behind. Compiled out of release builds.
+#[cfg(debug_assertions)]
+fn panic_if_asked(ev: &SyncEvent) {
+    if matches!(ev, SyncEvent::AttemptStarted { pid: Some(_), .. })
+        && std::env::var_os("SYNC_TEST_PANIC_ON_ATTEMPT").is_some()
+    {
+        panic!("SYNC_TEST_PANIC_ON_ATTEMPT is set: panicking with Sling running");
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn panic_if_asked(_: &SyncEvent) {}
 
 /// What the input thread reports.
 enum Input {

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::sling_log::LogLine;
+use super::redact::{Redacted, RedactedLine};
 
 /// How a job treats its pipelines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -78,14 +78,140 @@ impl fmt::Display for Status {
     }
 }
 
-/// One noop check: what was checked, and the problem if any.
+/// What a noop check looked at.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CheckKind {
+    /// `SLING_BIN --version` runs.
+    Sling,
+    /// `SLING_STATE_PATH` is writable.
+    State,
+    /// The replication file as a whole (parses, lists its streams).
+    Replication,
+    /// The `source` connection resolves (static) …
+    Source,
+    /// … and the `target` one.
+    Target,
+    /// `sling conns test` of the source connection.
+    SourceConnection,
+    /// `sling conns test` of the target connection.
+    TargetConnection,
+    /// `SLING_DRY_RUN=true sling run` (wildcard streams only).
+    DryRun,
+    /// A key Sling would ignore.
+    UnknownKey,
+    /// The `streams` mapping.
+    Streams,
+    /// A stream's mode.
+    Mode,
+    /// A stream's target object.
+    Object,
+    /// A name this version does not know, read back from a newer journal.
+    Other(String),
+}
+
+impl CheckKind {
+    /// The name shown to operators and stored in the journal.
+    pub fn as_str(&self) -> &str {
+        match self {
+            CheckKind::Sling => "sling",
+            CheckKind::State => "state",
+            CheckKind::Replication => "replication",
+            CheckKind::Source => "source",
+            CheckKind::Target => "target",
+            CheckKind::SourceConnection => "source connection",
+            CheckKind::TargetConnection => "target connection",
+            CheckKind::DryRun => "dry run",
+            CheckKind::UnknownKey => "unknown key",
+            CheckKind::Streams => "streams",
+            CheckKind::Mode => "mode",
+            CheckKind::Object => "object",
+            CheckKind::Other(s) => s,
+        }
+    }
+
+    fn from_name(name: &str) -> Self {
+        [
+            CheckKind::Sling,
+            CheckKind::State,
+            CheckKind::Replication,
+            CheckKind::Source,
+            CheckKind::Target,
+            CheckKind::SourceConnection,
+            CheckKind::TargetConnection,
+            CheckKind::DryRun,
+            CheckKind::UnknownKey,
+            CheckKind::Streams,
+            CheckKind::Mode,
+            CheckKind::Object,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+        .unwrap_or_else(|| CheckKind::Other(name.to_owned()))
+    }
+}
+
+impl fmt::Display for CheckKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a check came out. A warning does not fail validation (e.g. a key Sling would ignore).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckOutcome {
+    Ok,
+    Warning,
+    Failed,
+}
+
+/// One noop check: what was checked, how it came out, and what was found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "CheckRecord", from = "CheckRecord")]
 pub struct Check {
-    pub name: String,
-    pub ok: bool,
-    /// `true` for findings that do not fail validation (e.g. a key Sling would ignore).
-    pub warning: bool,
-    pub detail: String,
+    pub kind: CheckKind,
+    pub outcome: CheckOutcome,
+    pub detail: Redacted,
+}
+
+impl Check {
+    /// Passed or only warned: does not fail validation.
+    pub fn passed(&self) -> bool {
+        self.outcome != CheckOutcome::Failed
+    }
+}
+
+/// The journal's shape of a check (`name`, `ok`, `warning`, `detail`), unchanged since the first version.
+#[derive(Serialize, Deserialize)]
+struct CheckRecord {
+    name: String,
+    ok: bool,
+    warning: bool,
+    detail: Redacted,
+}
+
+impl From<Check> for CheckRecord {
+    fn from(c: Check) -> Self {
+        CheckRecord {
+            name: c.kind.as_str().to_owned(),
+            ok: c.outcome != CheckOutcome::Failed,
+            warning: c.outcome == CheckOutcome::Warning,
+            detail: c.detail,
+        }
+    }
+}
+
+impl From<CheckRecord> for Check {
+    fn from(r: CheckRecord) -> Self {
+        Check {
+            kind: CheckKind::from_name(&r.name),
+            outcome: match (r.ok, r.warning) {
+                (false, _) => CheckOutcome::Failed,
+                (true, true) => CheckOutcome::Warning,
+                (true, false) => CheckOutcome::Ok,
+            },
+            detail: r.detail,
+        }
+    }
 }
 
 /// How one attempt ended.
@@ -97,7 +223,7 @@ pub struct AttemptOutcome {
     pub status: Status,
     pub rows: u64,
     pub streams: BTreeMap<String, u64>,
-    pub reason: Option<String>,
+    pub reason: Option<Redacted>,
     pub retryable: bool,
     pub duration: Duration,
 }
@@ -115,7 +241,7 @@ pub struct PipelineReport {
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub finished_at: chrono::DateTime<chrono::Utc>,
     pub duration_seconds: f64,
-    pub error: Option<String>,
+    pub error: Option<Redacted>,
     /// noop checks (empty for other modes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Check>,
@@ -155,7 +281,7 @@ pub enum SyncEvent {
     Log {
         pipeline: String,
         attempt: u32,
-        line: LogLine,
+        line: RedactedLine,
     },
     /// Rows counted so far in this attempt (after each row-count line).
     Rows {
@@ -179,6 +305,11 @@ pub enum SyncEvent {
     CheckDone {
         pipeline: String,
         check: Check,
+    },
+    /// A `Run` the engine did not start for this pipeline (e.g. it is already running in this process).
+    RunRefused {
+        pipeline: String,
+        reason: String,
     },
     PipelineFinished {
         report: PipelineReport,

@@ -1,11 +1,12 @@
 //! Metric events. They are plain `tracing` events whose field prefixes (`monotonic_counter.`, `histogram.`) the
-//! telemetry layer turns into OTel instruments; the target (this module's path) keeps them out of logs and stdout.
+//! telemetry layer turns into OTel instruments; their target (`spans::METRICS`) keeps them out of logs and stdout.
 
-/// The tracing target of every metric event.
-pub const TARGET: &str = module_path!();
+use super::spans::METRICS;
 
 pub fn job_finished(status: &str, sync_mode: &str, duration_seconds: f64) {
-    tracing::info!(
+    tracing::event!(
+        target: METRICS,
+        tracing::Level::INFO,
         monotonic_counter.sync_jobs = 1u64,
         histogram.sync_job_duration_seconds = duration_seconds,
         status,
@@ -20,7 +21,9 @@ pub fn pipeline_finished(
     rows: u64,
     duration_seconds: f64,
 ) {
-    tracing::info!(
+    tracing::event!(
+        target: METRICS,
+        tracing::Level::INFO,
         monotonic_counter.sync_pipeline_runs = 1u64,
         monotonic_counter.sync_rows = rows,
         histogram.sync_pipeline_duration_seconds = duration_seconds,
@@ -31,5 +34,10 @@ pub fn pipeline_finished(
 }
 
 pub fn retry_scheduled(pipeline: &str) {
-    tracing::info!(monotonic_counter.sync_retries = 1u64, pipeline);
+    tracing::event!(
+        target: METRICS,
+        tracing::Level::INFO,
+        monotonic_counter.sync_retries = 1u64,
+        pipeline
+    );
 }

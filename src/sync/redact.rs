@@ -7,6 +7,9 @@
 use std::sync::LazyLock;
 
 use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::sling_log::LogLine;
 
 pub const MASK: &str = "***";
 
@@ -55,6 +58,17 @@ impl Redactor {
         Self { literals }
     }
 
+    /// The text with every secret masked, typed so that it may leave the engine (events, tracing, journal).
+    pub fn redacted(&self, text: &str) -> Redacted {
+        Redacted(self.redact(text))
+    }
+
+    /// A Sling line with its message redacted: the only form in which a line leaves the engine.
+    pub fn redact_line(&self, mut line: LogLine) -> RedactedLine {
+        line.message = self.redact(&line.message);
+        RedactedLine(line)
+    }
+
     pub fn redact(&self, text: &str) -> String {
         // The regexes only where they can match: this runs for every line Sling prints.
         let mut out = if text.contains("://") {
@@ -75,6 +89,65 @@ impl Redactor {
             }
         }
         out
+    }
+}
+
+/// Text that went through a `Redactor`: the only kind of Sling, connection or error text that may leave the engine
+/// (events, tracing, span attributes, the history journal). Only `Redactor::redacted` builds one from a string.
+/// Deserialising is the one other way in: it reads back the history journal, which holds only `Redacted` text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Redacted(String);
+
+impl Redacted {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Joins redacted texts; the result is still redacted.
+    pub fn join<'a>(parts: impl IntoIterator<Item = &'a Redacted>, sep: &str) -> Redacted {
+        Redacted(
+            parts
+                .into_iter()
+                .map(Redacted::as_str)
+                .collect::<Vec<_>>()
+                .join(sep),
+        )
+    }
+
+    /// Puts a fixed, secret-free prefix in front (e.g. a check name); the result is still redacted.
+    pub fn prefixed(&self, prefix: &str) -> Redacted {
+        Redacted(format!("{prefix}{}", self.0))
+    }
+}
+
+impl std::ops::Deref for Redacted {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A Sling line whose message went through a `Redactor` (what `SyncEvent::Log` carries); read it through `Deref`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedactedLine(LogLine);
+
+impl RedactedLine {
+    pub fn into_inner(self) -> LogLine {
+        self.0
+    }
+}
+
+impl std::ops::Deref for RedactedLine {
+    type Target = LogLine;
+    fn deref(&self) -> &LogLine {
+        &self.0
     }
 }
 
@@ -105,13 +178,6 @@ pub fn looks_like_connection_string(value: &str) -> bool {
 
 fn url_password(value: &str) -> Option<String> {
     URL_PASSWORD.captures(value).map(|c| c["pw"].to_owned())
-}
-
-/// The URL with its password masked, for showing a connection to an operator.
-pub fn mask_url(url: &str) -> String {
-    URL_PASSWORD
-        .replace_all(url, format!("${{pre}}{MASK}@"))
-        .into_owned()
 }
 
 #[cfg(test)]

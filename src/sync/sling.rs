@@ -1,10 +1,13 @@
-//! One attempt: run `sling` as a child in its own process group, read both pipes line by line, count rows, enforce
-//! the timeout and forward cancellation (SIGINT, Sling's clean stop, then SIGKILL of the group after a grace period).
+//! The one way to start Sling: every `sling` process (runs, `conns test`, dry runs, `--version`) goes through
+//! `run_attempt`, as a child in its own process group with the environment of `ChildEnv`. It reads both pipes line by
+//! line, counts rows, enforces the timeout and forwards cancellation (SIGINT, Sling's clean stop, then SIGKILL of the
+//! group after a grace period).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal as UnixSignal};
@@ -14,7 +17,7 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::redact::Redactor;
+use super::redact::{RedactedLine, Redactor};
 use super::sling_log::{self, LogLine, Pipe, Signal};
 
 /// Longest line kept; the rest of a longer line is dropped (Sling can print multi-kilobyte SQL on errors).
@@ -24,6 +27,42 @@ const COALESCE_BELOW_LINES: usize = 64;
 const COALESCE_PAUSE: Duration = Duration::from_millis(2);
 /// How many error lines are kept for the failure reason.
 const ERROR_TAIL: usize = 40;
+
+/// Environment changes for every Sling child.
+#[derive(Debug, Clone, Default)]
+pub struct ChildEnv {
+    pub set: Vec<(String, String)>,
+    pub remove: Vec<String>,
+}
+
+impl ChildEnv {
+    /// The rules from Sling 1.4.11's observed behaviour: JSON logs on stdout, no phoning home, no `DEBUG` (any value
+    /// turns on debug output that can carry secrets), no `SLING_STATE` (without a Pro token it makes Sling re-read
+    /// whole tables), and no `SLING_TIMEOUT` (ours is a duration, Sling's is minutes; the wrapper enforces it).
+    /// `SQLITE_PATH` points at a local sqlite3 when the user set none, which avoids a download attempt.
+    pub fn for_sling(env: &BTreeMap<String, String>) -> Self {
+        let mut set = vec![
+            ("SLING_LOGGING".to_string(), "JSON".to_string()),
+            ("SLING_DISABLE_TELEMETRY".to_string(), "true".to_string()),
+        ];
+        if !env.contains_key("SQLITE_PATH") {
+            if let Some(p) = find_on_path("sqlite3", env.get("PATH").map(String::as_str)) {
+                set.push(("SQLITE_PATH".to_string(), p.display().to_string()));
+            }
+        }
+        let remove = ["DEBUG", "SLING_STATE", "SLING_TIMEOUT"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        Self { set, remove }
+    }
+}
+
+fn find_on_path(bin: &str, path: Option<&str>) -> Option<PathBuf> {
+    std::env::split_paths(path?)
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+}
 
 /// Everything needed to start one child.
 #[derive(Debug, Clone)]
@@ -35,6 +74,26 @@ pub struct SlingCommand {
     pub timeout: Duration,
     /// Time between SIGINT and SIGKILL when stopping the child.
     pub grace: Duration,
+}
+
+impl SlingCommand {
+    /// `bin args…` with the child environment rules applied.
+    pub fn new(
+        bin: PathBuf,
+        args: Vec<OsString>,
+        env: &ChildEnv,
+        timeout: Duration,
+        grace: Duration,
+    ) -> Self {
+        Self {
+            bin,
+            args,
+            env_set: env.set.clone(),
+            env_remove: env.remove.clone(),
+            timeout,
+            grace,
+        }
+    }
 }
 
 /// How the child ended.
@@ -54,7 +113,7 @@ pub enum AttemptEvent {
     Spawned {
         pid: u32,
     },
-    Line(LogLine),
+    Line(RedactedLine),
     Rows {
         stream: String,
         rows: u64,
@@ -69,7 +128,6 @@ pub struct AttemptRun {
     pub rows: u64,
     pub streams: BTreeMap<String, u64>,
     pub failed_streams: u64,
-    pub summary: Option<(u64, u64)>,
     pub no_streams_matched: bool,
     /// An error line matched a configuration fault that no retry can fix.
     pub permanent_error: bool,
@@ -85,7 +143,6 @@ impl AttemptRun {
             rows: 0,
             streams: BTreeMap::new(),
             failed_streams: 0,
-            summary: None,
             no_streams_matched: false,
             permanent_error: false,
             error_tail: VecDeque::new(),
@@ -217,6 +274,70 @@ fn signal_group(pgid: Option<u32>, sig: UnixSignal) {
     }
 }
 
+/// Every Sling process group of this process that has not been seen to end, so that a panic, which skips every
+/// destructor, can still stop them (`stop_all_children`). Once `stopping` is set, no new child is started.
+struct Children {
+    stopping: bool,
+    groups: BTreeSet<u32>,
+}
+
+static CHILDREN: Mutex<Children> = Mutex::new(Children {
+    stopping: false,
+    groups: BTreeSet::new(),
+});
+
+fn children() -> std::sync::MutexGuard<'static, Children> {
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes its group from `CHILDREN` when the attempt is over (the child reaped, its group killed).
+struct LiveGroup(Option<u32>);
+
+impl Drop for LiveGroup {
+    fn drop(&mut self) {
+        if let Some(g) = self.0 {
+            children().groups.remove(&g);
+        }
+    }
+}
+
+/// Stops every Sling process group still running, the way a cancel does: SIGINT (Sling's clean stop), then SIGKILL
+/// to what is left after `grace`. Blocking; for the console's panic path, where destructors never run. Starts no
+/// child afterwards: the process is about to exit.
+pub fn stop_all_children(grace: Duration) {
+    let groups: Vec<u32> = {
+        let mut c = children();
+        c.stopping = true;
+        c.groups.iter().copied().collect()
+    };
+    for g in &groups {
+        signal_group(Some(*g), UnixSignal::SIGINT);
+    }
+    // The engine's tasks (on the other runtime threads) reap each child and drop it from the set.
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && groups.iter().any(|g| children().groups.contains(g)) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for g in groups.iter().filter(|g| children().groups.contains(g)) {
+        signal_group(Some(*g), UnixSignal::SIGKILL);
+    }
+}
+
+/// Spawns and registers the child under one lock, so `stop_all_children` cannot miss a child starting at that moment.
+fn spawn_registered(command: &mut Command) -> (std::io::Result<tokio::process::Child>, LiveGroup) {
+    let mut registry = children();
+    if registry.stopping {
+        let refused = std::io::Error::other("not started: the wrapper is stopping");
+        return (Err(refused), LiveGroup(None));
+    }
+    let spawned = command.spawn();
+    let group = spawned.as_ref().ok().and_then(tokio::process::Child::id);
+    if let Some(g) = group {
+        registry.groups.insert(g);
+    }
+    (spawned, LiveGroup(group))
+}
+
 /// Tracks what the lines say while they stream in.
 struct Tally {
     run: AttemptRun,
@@ -256,13 +377,7 @@ impl Tally {
                 self.run.failed_streams += 1;
                 None
             }
-            Signal::Summary {
-                successes,
-                failures,
-            } => {
-                self.run.summary = Some((successes, failures));
-                None
-            }
+            Signal::Summary { .. } => None,
             Signal::NoStreamsMatched => {
                 self.run.no_streams_matched = true;
                 None
@@ -294,7 +409,8 @@ pub async fn run_attempt(
     for (k, v) in &cmd.env_set {
         command.env(k, v);
     }
-    let mut child = match command.spawn() {
+    let (spawned, _live) = spawn_registered(&mut command);
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             let mut run = AttemptRun::new(Termination::SpawnFailed(format!(
@@ -326,8 +442,8 @@ pub async fn run_attempt(
     };
     let handle =
         |raw: String, pipe: Pipe, tally: &mut Tally, on_event: &mut dyn FnMut(AttemptEvent)| {
-            if let Some(mut line) = sling_log::parse_line(&raw, pipe) {
-                line.message = redactor.redact(&line.message);
+            if let Some(line) = sling_log::parse_line(&raw, pipe) {
+                let line = redactor.redact_line(line);
                 let rows = tally.observe(&line);
                 on_event(AttemptEvent::Line(line));
                 if let Some(r) = rows {

@@ -3,7 +3,6 @@
 //! ```text
 //! <root>/history.jsonl            one JSON line per pipeline run (the console reads it at start)
 //! <root>/<pipeline>/run.lock      held (flock) while the pipeline runs; says who holds it
-//! <root>/<pipeline>/last_run.json the last finished run of this pipeline (written atomically)
 //! ```
 
 use std::fs::{self, File, OpenOptions};
@@ -17,7 +16,6 @@ use super::event::{Mode, PipelineReport};
 
 const JOURNAL: &str = "history.jsonl";
 const LOCK: &str = "run.lock";
-const LAST_RUN: &str = "last_run.json";
 /// The journal is rotated to `history.jsonl.1` past this size, so it cannot grow without bound.
 const JOURNAL_ROTATE_BYTES: u64 = 8 * 1024 * 1024;
 
@@ -129,44 +127,14 @@ impl StateStore {
         }
     }
 
-    /// Backfill: forget the pipeline's wrapper state (its last-run record). The journal is history, not state, and
-    /// keeps its lines; the lock file is left alone because the caller holds it.
-    pub fn reset(&self, pipeline: &str) -> Result<(), StateError> {
-        let dir = self.pipeline_dir(pipeline);
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io(&dir, "cannot read directory")(e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(io(&dir, "cannot read directory"))?;
-            if entry.file_name() == LOCK {
-                continue;
-            }
-            let p = entry.path();
-            let res = if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                fs::remove_dir_all(&p)
-            } else {
-                fs::remove_file(&p)
-            };
-            res.map_err(io(&p, "cannot remove"))?;
-        }
-        Ok(())
-    }
-
-    /// Records a finished run: the pipeline's `last_run.json` (atomically) and one line in the journal.
+    /// Records a finished run: one line in the journal.
     pub fn record(&self, report: &PipelineReport) -> Result<(), StateError> {
         let json = serde_json::to_string(report).map_err(|e| StateError::Io {
             path: self.root.clone(),
             action: "cannot serialise run record",
             source: std::io::Error::other(e),
         })?;
-        let dir = self.pipeline_dir(&report.pipeline);
-        fs::create_dir_all(&dir).map_err(io(&dir, "cannot create directory"))?;
-        let last = dir.join(LAST_RUN);
-        let tmp = dir.join(format!(".{LAST_RUN}.{}.tmp", std::process::id()));
-        fs::write(&tmp, json.as_bytes()).map_err(io(&tmp, "cannot write"))?;
-        fs::rename(&tmp, &last).map_err(io(&last, "cannot replace"))?;
+        fs::create_dir_all(&self.root).map_err(io(&self.root, "cannot create directory"))?;
         self.append_journal(&json)
     }
 
@@ -260,12 +228,6 @@ impl StateStore {
         });
         runs.into_iter().rev().collect()
     }
-
-    /// The pipeline's last-run record, if it has one.
-    pub fn last_run(&self, pipeline: &str) -> Option<PipelineReport> {
-        let text = fs::read_to_string(self.pipeline_dir(pipeline).join(LAST_RUN)).ok()?;
-        serde_json::from_str(&text).ok()
-    }
 }
 
 #[cfg(test)]
@@ -305,31 +267,26 @@ mod tests {
     }
 
     #[test]
-    fn record_writes_last_run_and_journal_and_reset_clears_state_only() {
+    fn record_appends_to_the_journal_and_last_runs_keeps_the_newest() {
         let d = tempfile::tempdir().expect("tempdir");
-        let s = StateStore::new(d.path());
+        let s = StateStore::new(d.path().join("state"));
         s.record(&report("a", 1)).expect("record");
         s.record(&report("a", 2)).expect("record");
         s.record(&report("b", 5)).expect("record");
-        assert_eq!(s.last_run("a").map(|r| r.rows), Some(2));
         let last: Vec<(String, u64)> = s
             .last_runs()
             .into_iter()
             .map(|r| (r.pipeline, r.rows))
             .collect();
         assert_eq!(last, vec![("a".into(), 2), ("b".into(), 5)]);
-        let _lock = s.lock("a", "j").expect("lock");
-        s.reset("a").expect("reset");
-        assert!(s.last_run("a").is_none());
-        assert!(s.pipeline_dir("a").join(LOCK).exists());
-        assert_eq!(s.last_run("b").map(|r| r.rows), Some(5));
-        let journal = fs::read_to_string(d.path().join(JOURNAL)).expect("journal");
+        let journal = fs::read_to_string(s.root().join(JOURNAL)).expect("journal");
         assert_eq!(journal.lines().count(), 3);
-        assert!(!fs::read_dir(s.pipeline_dir("a")).expect("dir").any(|e| e
-            .expect("entry")
-            .file_name()
-            .to_string_lossy()
-            .ends_with(".tmp")));
+        // The journal is the only file a run writes.
+        let files: Vec<String> = fs::read_dir(s.root())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files, [JOURNAL]);
     }
 
     #[test]

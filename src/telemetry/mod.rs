@@ -2,12 +2,13 @@
 //! the front-end's own output, and a bounded shutdown.
 //!
 //! The engine only uses `tracing`. Here its spans become OTel spans (tracing-opentelemetry), its events become span
-//! events and OTel log records (opentelemetry-appender-tracing), and events on target `sync::metrics` become metrics.
+//! events and OTel log records (opentelemetry-appender-tracing), and events on target `spans::METRICS` become metrics.
+//! What is exported is decided by the explicit targets of `sync::spans`, never by module paths.
 
 pub mod config;
 mod console_log;
 pub mod health;
-pub mod text_format;
+pub(crate) mod text_format;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,6 +29,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, Registry};
 
 pub use config::{OtelConfig, Protocol};
+
+use crate::sync::spans;
 pub use health::{ExportHealth, HealthSnapshot};
 
 /// Span events kept per span. The SDK default (128) would drop most lines of an ordinary Sling run; beyond this,
@@ -53,18 +56,16 @@ pub struct Telemetry {
     logger: Option<SdkLoggerProvider>,
     meter: Option<SdkMeterProvider>,
     pub health: Arc<ExportHealth>,
-    pub config: OtelConfig,
     /// Flushes the batch output when dropped; kept past `shutdown` so the last lines still print.
     _stdout: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
 fn is_ours(meta: &Metadata<'_>) -> bool {
-    let t = meta.target();
-    (t.starts_with("sync") || t.starts_with("sling")) && t != crate::sync::metrics::TARGET
+    spans::is_exported(meta.target())
 }
 
 fn is_metric(meta: &Metadata<'_>) -> bool {
-    meta.target() == crate::sync::metrics::TARGET
+    meta.target() == spans::METRICS
 }
 
 fn resource(cfg: &OtelConfig, mission_cluster_id: &str) -> Resource {
@@ -211,7 +212,7 @@ impl Telemetry {
             Output::Console => {
                 layers.push(
                     console_log::ConsoleLogLayer
-                        .with_filter(filter_fn(|m| is_ours(m) && m.target() != "sling"))
+                        .with_filter(filter_fn(|m| is_ours(m) && m.target() != spans::SLING))
                         .boxed(),
                 );
             }
@@ -225,7 +226,6 @@ impl Telemetry {
             logger,
             meter,
             health,
-            config: cfg,
             _stdout: stdout_guard,
         })
     }

@@ -25,7 +25,33 @@ struct Fields {
     rest: Vec<(&'static str, String)>,
 }
 
+/// A duration in seconds rounded for people: `0.22s`, `12.3s`, `1m05s`, `2h03m`. JSON output keeps full precision.
+pub fn human_seconds(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return format!("{secs}s");
+    }
+    if secs < 9.995 {
+        return format!("{secs:.2}s");
+    }
+    if secs < 59.95 {
+        return format!("{secs:.1}s");
+    }
+    let whole = secs.round() as u64;
+    if whole < 3600 {
+        format!("{}m{:02}s", whole / 60, whole % 60)
+    } else {
+        format!("{}h{:02}m", whole / 3600, whole % 3600 / 60)
+    }
+}
+
 impl Visit for Fields {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        match field.name() {
+            n if HIDDEN.contains(&n) => {}
+            n if n.ends_with("_seconds") => self.rest.push((n, human_seconds(value))),
+            n => self.rest.push((n, value.to_string())),
+        }
+    }
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
             "message" => self.message = value.to_owned(),
@@ -87,5 +113,23 @@ where
             write!(w, " {k}={v}")?;
         }
         writeln!(w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_seconds;
+
+    #[test]
+    fn durations_are_rounded_for_people() {
+        assert_eq!(human_seconds(0.221936841), "0.22s");
+        assert_eq!(human_seconds(0.0), "0.00s");
+        assert_eq!(human_seconds(12.345), "12.3s");
+        assert_eq!(human_seconds(59.94), "59.9s");
+        assert_eq!(human_seconds(59.97), "1m00s");
+        assert_eq!(human_seconds(9.999), "10.0s");
+        assert_eq!(human_seconds(65.2), "1m05s");
+        assert_eq!(human_seconds(3599.6), "1h00m");
+        assert_eq!(human_seconds(7385.0), "2h03m");
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::model::{PipelineInfo, StreamInfo};
-use crate::sync::pipeline::Pipeline;
+use crate::sync::pipeline::{env_connection, is_inline_url, Pipeline};
 use crate::sync::redact::Redactor;
 use crate::sync::state::StateStore;
 
@@ -25,7 +25,12 @@ pub fn pipeline_info(
                 .collect(),
             None,
         ),
-        Err(e) => ("?".into(), "?".into(), Vec::new(), Some(redact(e))),
+        Err(e) => (
+            "?".into(),
+            "?".into(),
+            Vec::new(),
+            Some(redact(&e.to_string())),
+        ),
     };
     PipelineInfo {
         name: p.name.clone(),
@@ -48,15 +53,11 @@ fn connection(name: Option<&str>, env: &BTreeMap<String, String>) -> String {
     let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
         return "(not set)".into();
     };
-    if name.contains("://") {
+    if is_inline_url(name) {
         return redact(name);
     }
-    let value = env
-        .iter()
-        .find(|(k, v)| k.eq_ignore_ascii_case(name) && !v.is_empty())
-        .map(|(_, v)| v);
-    match value {
-        Some(v) => format!("{name} ({})", redact(v)),
+    match env_connection(name, env) {
+        Some((_, url)) => format!("{name} ({})", redact(url)),
         None => name.to_string(),
     }
 }

@@ -2,7 +2,7 @@
 
 use crossterm::event::KeyEvent;
 
-use super::keys::{self, Action, Scope};
+use super::keys::{self, Action};
 use super::model::{Activity, Confirm, LogSource, Model, Overlay, Pane};
 use crate::sync::event::{Command, Mode};
 
@@ -11,19 +11,8 @@ const TABLE_PAGE: usize = 5;
 /// A bound for scrolling text whose wrapped height only the renderer knows (it clamps further).
 const MAX_TEXT_SCROLL: u16 = 500;
 
-/// Which part of the key list is live.
-pub fn scope(model: &Model) -> Scope {
-    match &model.overlay {
-        Some(Overlay::Confirm { .. }) => Scope::Dialog,
-        Some(Overlay::Help { .. }) => Scope::Help,
-        Some(Overlay::History { .. }) => Scope::History,
-        None if model.filter_editing => Scope::Filter,
-        None => Scope::Main,
-    }
-}
-
 pub fn map_key(model: &Model, ev: &KeyEvent) -> Option<Action> {
-    keys::lookup(scope(model), ev)
+    keys::lookup(keys::scope(model), ev)
 }
 
 /// Applies an action; returns the commands for the engine. Nothing is sent while the console is stopping.

@@ -3,6 +3,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::model::{Model, Overlay};
+
 /// What a key asks for; `input::update` decides what it means in the current pane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -228,4 +230,15 @@ pub fn help(scope: Scope) -> impl Iterator<Item = (&'static str, &'static str)> 
     KEYS.iter()
         .filter(move |b| b.scope == scope && !b.help.is_empty())
         .map(|b| (b.label, b.help))
+}
+
+/// Which part of the key list is live.
+pub fn scope(model: &Model) -> Scope {
+    match &model.overlay {
+        Some(Overlay::Confirm { .. }) => Scope::Dialog,
+        Some(Overlay::Help { .. }) => Scope::Help,
+        Some(Overlay::History { .. }) => Scope::History,
+        None if model.filter_editing => Scope::Filter,
+        None => Scope::Main,
+    }
 }

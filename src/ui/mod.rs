@@ -2,6 +2,7 @@
 //! The terminal and the event loop live in `app::console`.
 
 pub mod describe;
+mod fold;
 pub mod input;
 pub mod keys;
 pub mod logbuf;

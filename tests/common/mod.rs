@@ -339,3 +339,50 @@ impl Drop for MariaDb {
         let _ = mysql("", &format!("drop database if exists {}", self.name));
     }
 }
+
+/// The engine as a library over this world's pipelines, with `sling_bin` (the real Sling or the shim). The world's
+/// connection variables and `extra` reach every Sling child; the test process's own environment is left alone.
+pub fn engine(
+    w: &World,
+    sling_bin: PathBuf,
+    extra: &[(&str, String)],
+) -> sling_sync_wrapper::sync::Engine {
+    use sling_sync_wrapper::sync::{redact::Redactor, retry::RetryPolicy, state::StateStore};
+    use sling_sync_wrapper::sync::{ChildEnv, Engine, EngineConfig};
+    let mut env = w.env.clone();
+    env.insert("HOME".into(), w.home.display().to_string());
+    env.insert("PATH".into(), std::env::var("PATH").unwrap_or_default());
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let mut child_env = ChildEnv::for_sling(&env);
+    child_env.set.extend(
+        env.iter()
+            .filter(|(k, _)| *k != "PATH")
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    Engine::new(
+        EngineConfig {
+            mission_cluster_id: "test".into(),
+            sling_bin,
+            state: StateStore::new(&w.state),
+            retry: RetryPolicy {
+                max_retries: 0,
+                base: std::time::Duration::from_millis(50),
+                max: std::time::Duration::from_secs(1),
+                jitter: 0.2,
+            },
+            attempt_timeout: std::time::Duration::from_secs(120),
+            cancel_grace: std::time::Duration::from_secs(2),
+            child_env,
+            env,
+        },
+        Redactor::default(),
+    )
+}
+
+/// The fake Sling of `tests/fixtures`.
+pub fn shim() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sling-shim.sh"
+    ))
+}

@@ -17,7 +17,7 @@ from telemetry_contract import (
     load_queries,
 )
 
-# The telemetry contract of the wrapper (src/sync/engine.rs, src/sync/metrics.rs, src/telemetry/).
+# The telemetry contract of the wrapper (src/sync/spans.rs, src/sync/metrics.rs, src/telemetry/).
 SPANS = {"sync.job", "sync.pipeline", "sling.attempt"}
 JOB_ATTRS = {"sync_job_id", "mission_cluster_id", "sync_mode", "pipelines", "status", "rows_synced", "duration_seconds"}
 PIPELINE_ATTRS = {"pipeline", "sync_job_id", "mission_cluster_id", "sync_mode", "status", "rows_synced",

@@ -11,7 +11,7 @@ use ratatui::Frame;
 use super::format::{ago, clean, short_id, thousands};
 use super::theme::Theme;
 use super::{focused, pane, styled};
-use crate::sync::event::{PipelineReport, Status};
+use crate::sync::event::{CheckOutcome, PipelineReport, Status};
 use crate::ui::model::{outcome_text, Activity, Model, Pane, PipelineView, Shown};
 
 const LABEL_W: usize = 9;
@@ -146,8 +146,8 @@ fn fields(p: &PipelineView, now: DateTime<Utc>, theme: &Theme) -> Vec<Field> {
     }
     out.push(("state", p.info.state_path.clone(), plain));
     let error = match (&p.activity, &p.last) {
-        (Activity::Active(r), _) => r.error.clone(),
-        (Activity::Idle, Some(r)) => r.error.clone(),
+        (Activity::Active(r), _) => r.error.as_ref().map(|e| e.to_string()),
+        (Activity::Idle, Some(r)) => r.error.as_ref().map(|e| e.to_string()),
         _ => None,
     }
     .or_else(|| p.info.problem.clone());
@@ -162,14 +162,14 @@ fn fields(p: &PipelineView, now: DateTime<Utc>, theme: &Theme) -> Vec<Field> {
         _ => &[],
     };
     for (i, c) in checks.iter().enumerate() {
-        let (verdict, style) = match (c.ok, c.warning) {
-            (true, false) => ("ok", theme.ok()),
-            (true, true) => ("warning", theme.bold()),
-            (false, _) => ("FAILED", theme.error()),
+        let (verdict, style) = match c.outcome {
+            CheckOutcome::Ok => ("ok", theme.ok()),
+            CheckOutcome::Warning => ("warning", theme.bold()),
+            CheckOutcome::Failed => ("FAILED", theme.error()),
         };
         out.push((
             if i == 0 { "checks" } else { "" },
-            format!("{verdict} {}: {}", c.name, c.detail),
+            format!("{verdict} {}: {}", c.kind, c.detail),
             style,
         ));
     }
@@ -178,7 +178,11 @@ fn fields(p: &PipelineView, now: DateTime<Utc>, theme: &Theme) -> Vec<Field> {
 
 /// A noop's outcome in one line: it validates, it does not sync, so it has its own line.
 fn noop_text(n: &PipelineReport, now: DateTime<Utc>) -> String {
-    let failed = n.checks.iter().filter(|c| !c.ok).count();
+    let failed = n
+        .checks
+        .iter()
+        .filter(|c| c.outcome == CheckOutcome::Failed)
+        .count();
     let verdict = match (n.status, failed, n.checks.len()) {
         (Status::Success, 0, 0) => "passed".to_string(),
         (Status::Success, 0, total) => format!("passed: {total} of {total} checks ok"),

@@ -7,7 +7,6 @@ use ratatui::Frame;
 
 use super::styled;
 use super::theme::Theme;
-use crate::ui::input::scope;
 use crate::ui::keys::{self, Scope};
 use crate::ui::model::Model;
 
@@ -27,9 +26,12 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     }
     // Status messages are drawn above this line (view::message), so they never push a hint out.
     let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
-    for (i, (key, word)) in fitting(scope(model), usize::from(area.width).saturating_sub(used))
-        .into_iter()
-        .enumerate()
+    for (i, (key, word)) in fitting(
+        keys::scope(model),
+        usize::from(area.width).saturating_sub(used),
+    )
+    .into_iter()
+    .enumerate()
     {
         spans.push(Span::raw(if i == 0 && used == 0 { " " } else { "  " }));
         spans.push(styled(key, theme.key()));

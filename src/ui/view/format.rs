@@ -41,18 +41,18 @@ pub fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// Time left until `at`, rounded up so it never shows 0s before the deadline: `7s`, `1m05s`, `now`.
-pub fn countdown(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+/// Time left until `at`, rounded up so it never shows 0s before the deadline: `7s`, `1m05s`; `None` once it is due.
+pub fn countdown(at: DateTime<Utc>, now: DateTime<Utc>) -> Option<String> {
     let ms = (at - now).num_milliseconds();
     if ms <= 0 {
-        return "now".into();
+        return None;
     }
     let s = (ms + 999) / 1000;
-    if s < 60 {
+    Some(if s < 60 {
         format!("{s}s")
     } else {
         format!("{}m{:02}s", s / 60, s % 60)
-    }
+    })
 }
 
 /// Cuts `s` to `width` characters, marking the cut with `…`.
@@ -140,9 +140,12 @@ mod tests {
     fn countdown_rounds_up() {
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let at = now + chrono::Duration::milliseconds(6_200);
-        assert_eq!(countdown(at, now), "7s");
-        assert_eq!(countdown(now, now), "now");
-        assert_eq!(countdown(now + chrono::Duration::seconds(65), now), "1m05s");
+        assert_eq!(countdown(at, now).as_deref(), Some("7s"));
+        assert_eq!(countdown(now, now), None);
+        assert_eq!(
+            countdown(now + chrono::Duration::seconds(65), now).as_deref(),
+            Some("1m05s")
+        );
         assert_eq!(ago(now - chrono::Duration::seconds(300), now), "5m ago");
     }
 }

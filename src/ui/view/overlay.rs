@@ -10,7 +10,7 @@ use ratatui::Frame;
 use super::format::{clean, duration, short_id, thousands};
 use super::styled;
 use super::theme::Theme;
-use crate::sync::event::{Mode, PipelineReport};
+use crate::sync::event::{CheckOutcome, Mode, PipelineReport};
 use crate::ui::keys;
 use crate::ui::model::{Confirm, Shown};
 
@@ -293,7 +293,13 @@ pub fn history(
         ))),
         rule,
     );
-    let error = match (&r.error, r.checks.iter().filter(|c| !c.ok).count()) {
+    let error = match (
+        &r.error,
+        r.checks
+            .iter()
+            .filter(|c| c.outcome == CheckOutcome::Failed)
+            .count(),
+    ) {
         (Some(e), _) => Line::from(styled(clean(e), theme.error())),
         (None, 0) if r.mode == Mode::Noop && !r.checks.is_empty() => {
             Line::from(format!("all {} checks passed", r.checks.len()))

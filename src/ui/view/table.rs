@@ -184,10 +184,10 @@ fn attempt_text(p: &PipelineView, max_attempts: u32) -> String {
 fn next_text(p: &PipelineView, now: DateTime<Utc>) -> String {
     match &p.activity {
         Activity::Active(run) => match &run.retry {
-            Some(r) if !run.cancel_requested => match countdown(r.at, now).as_str() {
+            Some(r) if !run.cancel_requested => match countdown(r.at, now) {
                 // STATUS already says retrying: the attempt and the countdown are enough here.
-                "now" => format!("{}/{} now", r.next_attempt, r.max_attempts),
-                left => format!("{}/{} in {left}", r.next_attempt, r.max_attempts),
+                None => format!("{}/{} now", r.next_attempt, r.max_attempts),
+                Some(left) => format!("{}/{} in {left}", r.next_attempt, r.max_attempts),
             },
             _ => String::new(),
         },

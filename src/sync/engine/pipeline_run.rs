@@ -1,0 +1,217 @@
+//! One pipeline in one job: the run lock, noop checks or attempts with backoff between them, the history line.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::time::{Instant, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::attempt::AttemptCtx;
+use super::{Engine, JobSpec};
+use crate::sync::event::{EventSink, Mode, PipelineReport, Status, SyncEvent};
+use crate::sync::metrics;
+use crate::sync::noop::NoopShared;
+use crate::sync::pipeline::Pipeline;
+use crate::sync::redact::Redacted;
+use crate::sync::spans;
+
+impl Engine {
+    /// Runs one pipeline inside its `sync.pipeline` span and records it; the caller reports `PipelineFinished`.
+    pub(super) async fn run_pipeline(
+        &self,
+        job: &JobSpec,
+        p: &Pipeline,
+        noop: &NoopShared,
+        sink: &EventSink,
+        cancel: CancellationToken,
+    ) -> PipelineReport {
+        let span = spans::pipeline_span(
+            &p.name,
+            &job.sync_job_id,
+            &self.cfg.mission_cluster_id,
+            job.mode,
+        );
+        let report = self
+            .run_pipeline_inner(job, p, noop, sink, &cancel)
+            .instrument(span.clone())
+            .await;
+
+        spans::record_outcome(
+            &span,
+            report.status,
+            report.rows,
+            Some(report.duration_seconds),
+            report.error.as_deref().unwrap_or(report.status.as_str()),
+        );
+        spans::record_attempts(&span, report.attempts);
+        span.in_scope(|| {
+            spans::pipeline_finished(
+                &p.name,
+                report.status,
+                report.rows,
+                report.attempts,
+                report.duration_seconds,
+                report.error.as_ref(),
+            );
+            metrics::pipeline_finished(
+                &p.name,
+                report.status.as_str(),
+                job.mode.as_str(),
+                report.rows,
+                report.duration_seconds,
+            );
+        });
+        report
+    }
+
+    async fn run_pipeline_inner(
+        &self,
+        job: &JobSpec,
+        p: &Pipeline,
+        noop: &NoopShared,
+        sink: &EventSink,
+        cancel: &CancellationToken,
+    ) -> PipelineReport {
+        let started_at = chrono::Utc::now();
+        let started = Instant::now();
+        let max_attempts = if job.mode == Mode::Noop {
+            1
+        } else {
+            self.cfg.retry.max_attempts()
+        };
+        sink.send(SyncEvent::PipelineStarted {
+            sync_job_id: job.sync_job_id.clone(),
+            pipeline: p.name.clone(),
+            mode: job.mode,
+            max_attempts,
+        });
+        let mut report = PipelineReport {
+            sync_job_id: job.sync_job_id.clone(),
+            pipeline: p.name.clone(),
+            mode: job.mode,
+            status: Status::Failed,
+            rows: 0,
+            streams: BTreeMap::new(),
+            attempts: 0,
+            started_at,
+            finished_at: started_at,
+            duration_seconds: 0.0,
+            error: None,
+            checks: Vec::new(),
+        };
+        let finish = |mut r: PipelineReport| {
+            r.finished_at = chrono::Utc::now();
+            r.duration_seconds = started.elapsed().as_secs_f64();
+            r
+        };
+
+        // The lock comes first: a refused run must not touch state or history.
+        let _lock = match self.cfg.state.lock(&p.name, &job.sync_job_id) {
+            Ok(l) => l,
+            Err(e) => {
+                let error = self.redactor.redacted(&e.to_string());
+                spans::pipeline_note(&p.name, tracing::Level::WARN, &error);
+                report.error = Some(error);
+                return finish(report);
+            }
+        };
+
+        match job.mode {
+            Mode::Noop => {
+                report.checks = self.noop().checks(p, noop, sink, cancel).await;
+                report.attempts = 1;
+                let failed: Vec<Redacted> = report
+                    .checks
+                    .iter()
+                    .filter(|c| !c.passed())
+                    .map(|c| c.detail.prefixed(&format!("{}: ", c.kind)))
+                    .collect();
+                report.status = if cancel.is_cancelled() {
+                    Status::Cancelled
+                } else if failed.is_empty() {
+                    Status::Success
+                } else {
+                    Status::Failed
+                };
+                if !failed.is_empty() {
+                    report.error = Some(Redacted::join(&failed, "; "));
+                }
+            }
+            Mode::Incremental | Mode::Backfill => {
+                if let Some(problem) = p.blocking_problem() {
+                    report.error = Some(self.redactor.redacted(&problem));
+                } else {
+                    if job.mode == Mode::Backfill {
+                        spans::pipeline_note(
+                            &p.name,
+                            tracing::Level::INFO,
+                            &self.redactor.redacted(
+                                "backfill: every stream will be fully reloaded (sling run --mode full-refresh)",
+                            ),
+                        );
+                    }
+                    let ctx = AttemptCtx {
+                        job,
+                        pipeline: p,
+                        max_attempts,
+                        sink,
+                        cancel,
+                    };
+                    self.run_attempts(&ctx, &mut report).await;
+                }
+            }
+        }
+        let r = finish(report);
+        self.record(&r);
+        r
+    }
+
+    async fn run_attempts(&self, ctx: &AttemptCtx<'_>, report: &mut PipelineReport) {
+        let p = ctx.pipeline;
+        let mut args: Vec<OsString> =
+            vec!["run".into(), "-r".into(), p.path.clone().into_os_string()];
+        if ctx.job.mode == Mode::Backfill {
+            args.extend(["--mode".into(), "full-refresh".into()]);
+        }
+        let cmd = self.cfg.sling(args, self.cfg.attempt_timeout);
+        for attempt in 1..=ctx.max_attempts {
+            report.attempts = attempt;
+            let outcome = self.one_attempt(ctx, &cmd, attempt).await;
+            report.rows += outcome.rows;
+            for (s, n) in &outcome.streams {
+                *report.streams.entry(s.clone()).or_default() += n;
+            }
+            report.status = outcome.status;
+            report.error = outcome.reason.clone();
+            let again =
+                outcome.status == Status::Failed && outcome.retryable && attempt < ctx.max_attempts;
+            ctx.sink.send(SyncEvent::AttemptFinished {
+                pipeline: p.name.clone(),
+                outcome,
+            });
+            if !again {
+                break;
+            }
+            let delay = self.cfg.retry.next_delay(attempt);
+            let at = SystemTime::now() + delay;
+            spans::retry_scheduled(&p.name, attempt + 1, ctx.max_attempts, delay.as_secs_f64());
+            metrics::retry_scheduled(&p.name);
+            ctx.sink.send(SyncEvent::RetryScheduled {
+                pipeline: p.name.clone(),
+                next_attempt: attempt + 1,
+                max_attempts: ctx.max_attempts,
+                delay,
+                at,
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = ctx.cancel.cancelled() => {
+                    report.status = Status::Cancelled;
+                    report.error = Some(self.redactor.redacted("cancelled while waiting to retry"));
+                    break;
+                }
+            }
+        }
+    }
+}

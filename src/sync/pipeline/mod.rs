@@ -1,0 +1,207 @@
+//! Pipelines: one Sling replication file each. Discovery (`discover.rs`), reading the replication
+//! (`replication.rs`) and connection resolution (`connections.rs`) are separate rooms; this file holds the
+//! `Pipeline` they produce.
+
+mod connections;
+mod discover;
+mod replication;
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+pub use connections::{
+    env_connection, is_inline_url, resolve_connection, sling_env_file, ConnectionRef,
+};
+pub use discover::{discover, select, DiscoveryError, PipelineSource};
+pub use replication::{parse_replication, Finding, ParseError, Replication, StreamSpec};
+
+/// Why a pipeline's replication file cannot be used; the pipeline fails on its own while the others run.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ReplicationError {
+    #[error("{}: cannot read: {reason}", path.display())]
+    Read { path: PathBuf, reason: String },
+    #[error("{}: {problem}", path.display())]
+    Parse { path: PathBuf, problem: ParseError },
+}
+
+/// A pipeline: one replication file. `replication` is `Err` when the file cannot be read or parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pipeline {
+    pub name: String,
+    pub path: PathBuf,
+    pub replication: Result<Replication, ReplicationError>,
+}
+
+impl Pipeline {
+    pub fn load(path: &Path) -> Self {
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let replication = std::fs::read_to_string(path)
+            .map_err(|e| ReplicationError::Read {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })
+            .and_then(|text| {
+                parse_replication(&text).map_err(|problem| ReplicationError::Parse {
+                    path: path.to_owned(),
+                    problem,
+                })
+            });
+        Self {
+            name,
+            path: path.to_owned(),
+            replication,
+        }
+    }
+
+    /// Stream names for display; empty when the file did not parse.
+    pub fn stream_names(&self) -> Vec<String> {
+        self.replication
+            .as_ref()
+            .map(|r| r.streams.iter().map(|s| s.name.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// A problem found without running Sling that makes a run pointless (reported, not retried). Raw text.
+    pub fn blocking_problem(&self) -> Option<String> {
+        match &self.replication {
+            Err(e) => Some(e.to_string()),
+            Ok(r) => {
+                let errors: Vec<&str> = r
+                    .findings
+                    .iter()
+                    .filter(|c| !c.passed())
+                    .map(|c| c.detail.as_str())
+                    .collect();
+                (!errors.is_empty())
+                    .then(|| format!("{}: {}", self.path.display(), errors.join("; ")))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::event::CheckOutcome;
+
+    const GOOD: &str = "source: MISSION\ntarget: COMMAND\ndefaults:\n  mode: incremental\n  object: main.{stream_table}\n  primary_key: [id]\n  update_key: updated_at\nstreams:\n  main.orders:\n  main.customers:\n    mode: full-refresh\n";
+
+    #[test]
+    fn parses_source_target_and_streams() {
+        let r = parse_replication(GOOD).expect("parses");
+        assert_eq!(r.source.as_deref(), Some("MISSION"));
+        assert_eq!(r.target.as_deref(), Some("COMMAND"));
+        assert_eq!(
+            r.streams
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>(),
+            ["main.orders", "main.customers"]
+        );
+        assert!(r.findings.is_empty(), "{:?}", r.findings);
+    }
+
+    #[test]
+    fn shape_errors_are_all_reported() {
+        let r = parse_replication("defaults:\n  mode: bogus\nstreams:\n  a.b:\n").expect("parses");
+        let names: Vec<&str> = r
+            .findings
+            .iter()
+            .filter(|c| !c.passed())
+            .map(|c| c.kind.as_str())
+            .collect();
+        assert_eq!(names, ["source", "target", "mode", "object"]);
+        let r = parse_replication("source: A\ntarget: B\nstreams: {}\n").expect("parses");
+        assert!(r
+            .findings
+            .iter()
+            .any(|c| !c.passed() && c.detail.contains("streams")));
+    }
+
+    #[test]
+    fn incremental_without_keys_is_an_error() {
+        let r = parse_replication(
+            "source: A\ntarget: B\nstreams:\n  a.b:\n    object: x.y\n    mode: incremental\n",
+        )
+        .expect("parses");
+        assert!(r
+            .findings
+            .iter()
+            .any(|c| !c.passed() && c.detail.contains("update_key")));
+    }
+
+    #[test]
+    fn typo_keys_warn_with_a_suggestion() {
+        let r = parse_replication(
+            "source: A\ntarget: B\nstreams:\n  a.b:\n    object: x.y\n    mode: incremental\n    primary_key: [id]\n    update-key: ts\n",
+        )
+        .expect("parses");
+        let w: Vec<&Finding> = r
+            .findings
+            .iter()
+            .filter(|c| c.outcome == CheckOutcome::Warning)
+            .collect();
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].detail.contains("`update-key`") && w[0].detail.contains("`update_key`"),
+            "{}",
+            w[0].detail
+        );
+        assert!(w[0].passed(), "a warning does not fail validation");
+    }
+
+    #[test]
+    fn invalid_yaml_is_an_error() {
+        assert!(parse_replication("source: [a\n")
+            .expect_err("must fail")
+            .to_string()
+            .contains("invalid YAML"));
+        assert!(parse_replication("- a\n- b\n").is_err());
+    }
+
+    #[test]
+    fn discovery_sorts_filters_and_rejects_duplicates() {
+        let d = tempfile::tempdir().expect("tempdir");
+        std::fs::write(d.path().join("b.yaml"), GOOD).expect("write");
+        std::fs::write(d.path().join("a.yml"), GOOD).expect("write");
+        std::fs::write(d.path().join("notes.txt"), "x").expect("write");
+        let ps = discover(&PipelineSource::Dir(d.path().into())).expect("discover");
+        assert_eq!(
+            ps.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        std::fs::write(d.path().join("a.yaml"), GOOD).expect("write");
+        assert!(matches!(
+            discover(&PipelineSource::Dir(d.path().into())),
+            Err(DiscoveryError::DuplicateName { .. })
+        ));
+        let empty = tempfile::tempdir().expect("tempdir");
+        assert!(matches!(
+            discover(&PipelineSource::Dir(empty.path().into())),
+            Err(DiscoveryError::Empty { .. })
+        ));
+    }
+
+    #[test]
+    fn select_keeps_order_and_rejects_unknown_names() {
+        let d = tempfile::tempdir().expect("tempdir");
+        for n in ["a", "b", "c"] {
+            std::fs::write(d.path().join(format!("{n}.yaml")), GOOD).expect("write");
+        }
+        let all = discover(&PipelineSource::Dir(d.path().into())).expect("discover");
+        let sel = select(all.clone(), &["c".into(), "a".into()]).expect("select");
+        assert_eq!(
+            sel.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ["a", "c"]
+        );
+        let err = select(all, &["zz".into()]).expect_err("unknown");
+        assert!(
+            err.to_string().contains("zz") && err.to_string().contains("a, b, c"),
+            "{err}"
+        );
+    }
+}

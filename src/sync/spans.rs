@@ -1,0 +1,218 @@
+//! The telemetry contract with `dashboards/`, in one file: every span name, span attribute, event field and tracing
+//! target that `src/telemetry` exports is written here and nowhere else in `src/sync`.
+//!
+//! Change a name here and in the dashboards together (`tests/deploy/test_contract.py` checks both), and keep attribute
+//! types stable: GreptimeDB rejects a type change of an existing column.
+//!
+//! Targets are explicit, never the module path: telemetry exports exactly the targets in `EXPORTED`, so renaming the
+//! crate or moving code between modules cannot change what is exported.
+
+use tracing::{field::Empty, Span};
+
+use super::event::{Mode, Status};
+use super::redact::{Redacted, RedactedLine};
+use super::sling_log::Level;
+
+/// Engine diagnostics and lifecycle events: stdout in batch, the log pane in the console, OTel log records.
+pub const SYNC: &str = "sync";
+/// One event per Sling line: a span event on its attempt span and an OTel log record.
+pub const SLING: &str = "sling";
+/// Metric events (see `metrics.rs`): turned into OTel instruments, kept out of logs and stdout.
+pub const METRICS: &str = "sync_metrics";
+/// The targets whose spans and events telemetry exports as spans, span events and log records.
+pub const EXPORTED: [&str; 2] = [SYNC, SLING];
+
+pub const JOB_SPAN: &str = "sync.job";
+pub const PIPELINE_SPAN: &str = "sync.pipeline";
+pub const ATTEMPT_SPAN: &str = "sling.attempt";
+
+/// `true` for a target telemetry exports as spans, span events and log records.
+pub fn is_exported(target: &str) -> bool {
+    EXPORTED.contains(&target)
+}
+
+/// The root span of one job (one trace).
+pub fn job_span(sync_job_id: &str, mission_cluster_id: &str, mode: Mode, pipelines: usize) -> Span {
+    tracing::info_span!(
+        target: SYNC,
+        parent: None,
+        "sync.job",
+        sync_job_id = %sync_job_id,
+        mission_cluster_id = %mission_cluster_id,
+        sync_mode = mode.as_str(),
+        pipelines = pipelines as i64,
+        status = Empty,
+        rows_synced = Empty,
+        duration_seconds = Empty,
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+    )
+}
+
+/// One pipeline run inside the job span.
+pub fn pipeline_span(
+    pipeline: &str,
+    sync_job_id: &str,
+    mission_cluster_id: &str,
+    mode: Mode,
+) -> Span {
+    tracing::info_span!(
+        target: SYNC,
+        "sync.pipeline",
+        pipeline = %pipeline,
+        sync_job_id = %sync_job_id,
+        mission_cluster_id = %mission_cluster_id,
+        sync_mode = mode.as_str(),
+        status = Empty,
+        rows_synced = Empty,
+        duration_seconds = Empty,
+        attempts = Empty,
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+    )
+}
+
+/// One Sling child inside the pipeline span.
+pub fn attempt_span(pipeline: &str, sync_job_id: &str, attempt: u32) -> Span {
+    tracing::info_span!(
+        target: SYNC,
+        "sling.attempt",
+        pipeline = %pipeline,
+        sync_job_id = %sync_job_id,
+        attempt = i64::from(attempt),
+        exit_code = Empty,
+        status = Empty,
+        rows_synced = Empty,
+        sling_log_lines = Empty,
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+    )
+}
+
+/// The outcome attributes every span of the job carries; a span that did not succeed gets status Error with `reason`.
+pub fn record_outcome(
+    span: &Span,
+    status: Status,
+    rows: u64,
+    duration_seconds: Option<f64>,
+    reason: &str,
+) {
+    span.record("status", status.as_str());
+    span.record("rows_synced", rows as i64);
+    if let Some(d) = duration_seconds {
+        span.record("duration_seconds", d);
+    }
+    if status != Status::Success {
+        span.record("otel.status_code", "ERROR");
+        span.record("otel.status_description", reason);
+    }
+}
+
+pub fn record_attempts(span: &Span, attempts: u32) {
+    span.record("attempts", i64::from(attempts));
+}
+
+pub fn record_attempt_end(span: &Span, exit_code: Option<i32>, sling_log_lines: u64) {
+    if let Some(code) = exit_code {
+        span.record("exit_code", i64::from(code));
+    }
+    span.record("sling_log_lines", sling_log_lines as i64);
+}
+
+pub fn job_finished(sync_job_id: &str, status: Status, rows: u64, duration_seconds: f64) {
+    tracing::info!(
+        target: SYNC,
+        sync_job_id = %sync_job_id,
+        status = status.as_str(),
+        rows_synced = rows as i64,
+        duration_seconds,
+        "job finished"
+    );
+}
+
+pub fn pipeline_finished(
+    pipeline: &str,
+    status: Status,
+    rows: u64,
+    attempts: u32,
+    duration_seconds: f64,
+    error: Option<&Redacted>,
+) {
+    tracing::info!(
+        target: SYNC,
+        pipeline = %pipeline,
+        status = status.as_str(),
+        rows_synced = rows as i64,
+        attempts,
+        duration_seconds,
+        error = error.map(Redacted::as_str).unwrap_or(""),
+        "pipeline finished"
+    );
+}
+
+pub fn sling_started(pipeline: &str, attempt: u32, max_attempts: u32, pid: u32) {
+    tracing::info!(target: SYNC, pipeline, attempt, max_attempts, pid, "sling started");
+}
+
+pub fn retry_scheduled(pipeline: &str, next_attempt: u32, max_attempts: u32, delay_seconds: f64) {
+    tracing::warn!(
+        target: SYNC,
+        pipeline = %pipeline,
+        next_attempt,
+        max_attempts,
+        delay_seconds,
+        "retry scheduled in {:.1}s",
+        delay_seconds
+    );
+}
+
+/// How a noop check came out, for its tracing event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckLevel {
+    Ok,
+    Warning,
+    Failed,
+}
+
+pub fn check_done(pipeline: &str, check: &str, level: CheckLevel, detail: &Redacted) {
+    let detail = detail.as_str();
+    match level {
+        CheckLevel::Ok => {
+            tracing::info!(target: SYNC, pipeline = %pipeline, check = %check, "ok: {detail}")
+        }
+        CheckLevel::Warning => {
+            tracing::warn!(target: SYNC, pipeline = %pipeline, check = %check, "warning: {detail}")
+        }
+        CheckLevel::Failed => {
+            tracing::error!(target: SYNC, pipeline = %pipeline, check = %check, "failed: {detail}")
+        }
+    }
+}
+
+/// A diagnostic about one pipeline (lock refused, journal not writable, Sling not startable…).
+pub fn pipeline_note(pipeline: &str, level: tracing::Level, message: &Redacted) {
+    let message = message.as_str();
+    match level {
+        tracing::Level::ERROR => tracing::error!(target: SYNC, pipeline = %pipeline, "{message}"),
+        tracing::Level::WARN => tracing::warn!(target: SYNC, pipeline = %pipeline, "{message}"),
+        _ => tracing::info!(target: SYNC, pipeline = %pipeline, "{message}"),
+    }
+}
+
+/// One Sling line as a tracing event inside the attempt span: a span event and a log record downstream.
+pub fn sling_line(pipeline: &str, job_id: &str, attempt: u32, line: &RedactedLine) {
+    let time = line.time.as_deref().unwrap_or("");
+    let msg = line.message.as_str();
+    macro_rules! line {
+        ($lvl:expr) => {
+            tracing::event!(target: SLING, $lvl, pipeline, sync_job_id = job_id, attempt, sling_time = time, "{msg}")
+        };
+    }
+    match line.level {
+        Level::Trace => line!(tracing::Level::TRACE),
+        Level::Debug => line!(tracing::Level::DEBUG),
+        Level::Info => line!(tracing::Level::INFO),
+        Level::Warn => line!(tracing::Level::WARN),
+        Level::Error => line!(tracing::Level::ERROR),
+    }
+}
