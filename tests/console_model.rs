@@ -1013,3 +1013,43 @@ fn clearing_the_filter_keeps_the_pipeline_selected_under_it() {
     press(&mut m, code(KeyCode::Esc));
     assert_eq!(m.selected_pipeline().map(|p| p.name()), Some("products"));
 }
+
+#[test]
+fn progress_ticks_show_rows_so_far_until_sling_counts_the_stream() {
+    let mut m = model();
+    started(&mut m, "orders", Mode::Incremental);
+    let tick = |m: &mut Model, rows, rate| {
+        model::apply(
+            m,
+            SyncEvent::Progress {
+                pipeline: "orders".into(),
+                attempt: 1,
+                stream: Some("main.orders".into()),
+                rows,
+                rows_per_sec: rate,
+            },
+        )
+    };
+    tick(&mut m, 31_791, None);
+    tick(&mut m, 57_247, Some(25_489));
+    let run = m.pipeline("orders").and_then(|p| p.run()).expect("running");
+    assert_eq!(run.rows_so_far(), 57_247);
+    assert_eq!(
+        run.progress.as_ref().and_then(|p| p.rows_per_sec),
+        Some(25_489)
+    );
+    // `inserted N rows` counts the stream: its progress must not be added on top.
+    model::apply(
+        &mut m,
+        SyncEvent::Rows {
+            pipeline: "orders".into(),
+            attempt: 1,
+            stream: "main.orders".into(),
+            rows: 60_000,
+            total: 60_000,
+        },
+    );
+    let run = m.pipeline("orders").and_then(|p| p.run()).expect("running");
+    assert_eq!(run.rows_so_far(), 60_000);
+    assert!(run.progress.is_none());
+}

@@ -639,3 +639,56 @@ fn a_panic_mid_run_stops_sling_before_the_console_exits() {
         "Sling's process group {pgid} outlived the console"
     );
 }
+
+/// The ROWS cell of a pipeline's row, as a number.
+fn rows_cell(screen: &str, pipeline: &str) -> Option<u64> {
+    row(screen, pipeline)
+        .split_whitespace()
+        .skip_while(|t| !t.ends_with(pipeline))
+        .skip(3) // name, status, last run
+        .map(|t| t.replace(',', ""))
+        .find_map(|t| t.parse::<u64>().ok())
+}
+
+#[test]
+fn rows_move_on_screen_while_a_long_stream_copies() {
+    if !tools_present() {
+        return;
+    }
+    let sling = sling_bin();
+    let world = World::with(&[]);
+    world.add_big_table(1_000_000);
+    let script = world.script(&sling, "");
+    let tmux = Tmux::new();
+    start(&tmux, &script, 80, 24);
+    tmux.wait("the big pipeline", &world, |s| {
+        row(s, "big").contains("never run")
+    });
+    tmux.send("r");
+    // Rows above zero while the one stream is still running: they can only come from Sling's progress ticks,
+    // since `inserted N rows` is printed when the stream ends.
+    let screen = tmux.wait("rows so far while running", &world, |s| {
+        row(s, "big").contains("running") && rows_cell(s, "big").is_some_and(|n| n > 0)
+    });
+    let live = rows_cell(&screen, "big").unwrap_or_default();
+    assert!(live < 1_000_000, "{screen}");
+    // From the second tick on, Sling's rate shows too, in the table and the detail pane.
+    tmux.wait("the rate while running", &world, |s| {
+        row(s, "big").contains("running")
+            && row(s, "big").contains(" r/s")
+            && s.contains("rows so far ·")
+    });
+    let screen = tmux.wait("the copy to finish", &world, |s| {
+        row(s, "big").contains("success")
+    });
+    assert_eq!(rows_cell(&screen, "big"), Some(1_000_000), "{screen}");
+    tmux.send("q");
+    assert_eq!(
+        exit_code(&world, &tmux),
+        "EXIT=0",
+        "stderr:\n{}",
+        world.stderr()
+    );
+    drop(tmux);
+    assert!(world.processes().is_empty(), "{:?}", world.processes());
+}

@@ -291,6 +291,15 @@ pub enum SyncEvent {
         rows: u64,
         total: u64,
     },
+    /// Rows of the running stream so far, from Sling's progress ticks (about one a second). Not a final count:
+    /// `Rows` (from `inserted N rows`) is.
+    Progress {
+        pipeline: String,
+        attempt: u32,
+        stream: Option<String>,
+        rows: u64,
+        rows_per_sec: Option<u64>,
+    },
     AttemptFinished {
         pipeline: String,
         outcome: AttemptOutcome,

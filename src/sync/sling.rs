@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::redact::{RedactedLine, Redactor};
-use super::sling_log::{self, LogLine, Pipe, Signal};
+use super::sling_log::{self, LogLine, Pipe, Progress, Signal};
 
 /// Longest line kept; the rest of a longer line is dropped (Sling can print multi-kilobyte SQL on errors).
 const MAX_LINE_BYTES: usize = 16 * 1024;
@@ -44,6 +44,8 @@ impl ChildEnv {
         let mut set = vec![
             ("SLING_LOGGING".to_string(), "JSON".to_string()),
             ("SLING_DISABLE_TELEMETRY".to_string(), "true".to_string()),
+            // A rows-so-far tick per second on stderr, read as it arrives (SLING_FACTS §9).
+            ("SLING_SHOW_PROGRESS".to_string(), "true".to_string()),
         ];
         if !env.contains_key("SQLITE_PATH") {
             if let Some(p) = find_on_path("sqlite3", env.get("PATH").map(String::as_str)) {
@@ -118,6 +120,13 @@ pub enum AttemptEvent {
         stream: String,
         rows: u64,
         total: u64,
+    },
+    /// Rows of the running stream so far (a `SLING_SHOW_PROGRESS` tick); the final count still comes from
+    /// `inserted N rows`.
+    Progress {
+        stream: Option<String>,
+        rows: u64,
+        rows_per_sec: Option<u64>,
     },
 }
 
@@ -216,9 +225,18 @@ fn truncate(s: &mut String, max: usize) {
     }
 }
 
+/// What the pipe readers hand to the attempt loop.
+enum Piped {
+    Lines(Pipe, Vec<String>),
+    /// The newest `SLING_SHOW_PROGRESS` tick, read from stderr before its line ends.
+    Progress(Progress),
+}
+
 /// Reads `reader` line by line, each line capped at `MAX_LINE_BYTES`, and forwards raw text to `tx` — every
 /// complete line of one read as one batch, so a burst of output costs one wake-up of the engine, not one per line.
-async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<(Pipe, Vec<String>)>) {
+/// On stderr, progress ticks are taken out of the unfinished line as they arrive (Sling ends that line only when
+/// the stream ends).
+async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<Piped>) {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let mut line: Vec<u8> = Vec::with_capacity(256);
     let mut overflow = false;
@@ -250,8 +268,17 @@ async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<(Pip
         let consumed = buf.len();
         reader.consume(consumed);
         let small = batch.len() < COALESCE_BELOW_LINES;
-        if !batch.is_empty() && tx.send((pipe, batch)).await.is_err() {
+        if !batch.is_empty() && tx.send(Piped::Lines(pipe, batch)).await.is_err() {
             return;
+        }
+        if pipe == Pipe::Stderr && line.first().is_some_and(u8::is_ascii_digit) {
+            if let Some((used, p)) = sling_log::parse_progress(&String::from_utf8_lossy(&line)) {
+                // The ticks are ASCII, so `used` counts bytes of `line` too.
+                line.drain(..used.min(line.len()));
+                if tx.send(Piped::Progress(p)).await.is_err() {
+                    return;
+                }
+            }
         }
         // A chatty child writes one line per write(2); reading each as it comes costs a wake-up per line. A short
         // pause after a small read lets lines pile up in the pipe, so a flood is read in large batches. Logs are
@@ -262,7 +289,10 @@ async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<(Pip
     }
     if !line.is_empty() {
         let _ = tx
-            .send((pipe, vec![String::from_utf8_lossy(&line).into_owned()]))
+            .send(Piped::Lines(
+                pipe,
+                vec![String::from_utf8_lossy(&line).into_owned()],
+            ))
             .await;
     }
 }
@@ -345,6 +375,14 @@ struct Tally {
 }
 
 impl Tally {
+    fn progress(&self, p: Progress) -> AttemptEvent {
+        AttemptEvent::Progress {
+            stream: self.current_stream.clone(),
+            rows: p.rows,
+            rows_per_sec: p.rows_per_sec,
+        }
+    }
+
     fn observe(&mut self, line: &LogLine) -> Option<AttemptEvent> {
         self.run.lines += 1;
         if line.level == sling_log::Level::Error {
@@ -427,7 +465,7 @@ pub async fn run_attempt(
     if let Some(pid) = pgid {
         on_event(AttemptEvent::Spawned { pid });
     }
-    let (tx, mut rx) = mpsc::channel::<(Pipe, Vec<String>)>(64);
+    let (tx, mut rx) = mpsc::channel::<Piped>(64);
     if let Some(out) = child.stdout.take() {
         tokio::spawn(pump(out, Pipe::Stdout, tx.clone()));
     }
@@ -461,7 +499,8 @@ pub async fn run_attempt(
         tokio::select! {
             biased;
             msg = rx.recv(), if pipes_open => match msg {
-                Some((pipe, batch)) => batch.into_iter().for_each(|raw| handle(raw, pipe, &mut tally, &mut on_event)),
+                Some(Piped::Lines(pipe, batch)) => batch.into_iter().for_each(|raw| handle(raw, pipe, &mut tally, &mut on_event)),
+                Some(Piped::Progress(p)) => on_event(tally.progress(p)),
                 None => pipes_open = false,
             },
             status = child.wait() => break status,
@@ -486,9 +525,10 @@ pub async fn run_attempt(
     let drain_until = tokio::time::Instant::now() + Duration::from_secs(2);
     while pipes_open {
         match tokio::time::timeout_at(drain_until, rx.recv()).await {
-            Ok(Some((pipe, batch))) => batch
+            Ok(Some(Piped::Lines(pipe, batch))) => batch
                 .into_iter()
                 .for_each(|raw| handle(raw, pipe, &mut tally, &mut on_event)),
+            Ok(Some(Piped::Progress(_))) => {}
             _ => pipes_open = false,
         }
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::logbuf::LogEntry;
-use super::model::{outcome_text, Activity, Model, Overlay, Retry, Run};
+use super::model::{outcome_text, Activity, LiveProgress, Model, Overlay, Retry, Run};
 use crate::sync::event::{CheckOutcome, Mode, PipelineReport, SyncEvent};
 use crate::sync::sling_log::LogLine;
 
@@ -65,6 +65,7 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
                     error: None,
                     checks: Vec::new(),
                     cancel_requested: false,
+                    progress: None,
                 }));
             }
         }
@@ -80,6 +81,7 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
                     run.max_attempts = max_attempts;
                     run.retry = None;
                     run.rows_before = run.rows;
+                    run.progress = None;
                 }
                 let pid = pid.map_or_else(|| "not started".to_string(), |p| format!("pid {p}"));
                 p.log.push(LogEntry::marker(format!(
@@ -111,6 +113,25 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
             {
                 run.rows = run.rows_before + total;
                 *run.streams.entry(stream).or_default() += rows;
+                // The stream is counted now; its progress would count it twice.
+                run.progress = None;
+            }
+        }
+        SyncEvent::Progress {
+            pipeline,
+            stream,
+            rows,
+            rows_per_sec,
+            ..
+        } => {
+            if let Some(Activity::Active(run)) =
+                model.pipeline_mut(&pipeline).map(|p| &mut p.activity)
+            {
+                run.progress = Some(LiveProgress {
+                    stream,
+                    rows,
+                    rows_per_sec,
+                });
             }
         }
         SyncEvent::AttemptFinished { pipeline, outcome } => {
@@ -122,6 +143,7 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
                 );
                 p.log.push(LogEntry::marker(text));
                 if let Activity::Active(run) = &mut p.activity {
+                    run.progress = None;
                     run.error = outcome.reason;
                 }
             }

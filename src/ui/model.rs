@@ -60,6 +60,23 @@ pub struct Run {
     pub error: Option<Redacted>,
     pub checks: Vec<Check>,
     pub cancel_requested: bool,
+    /// The running stream's rows so far (Sling's progress ticks), until its `inserted N rows` line counts them.
+    pub progress: Option<LiveProgress>,
+}
+
+/// Rows so far of the stream that is copying now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveProgress {
+    pub stream: Option<String>,
+    pub rows: u64,
+    pub rows_per_sec: Option<u64>,
+}
+
+impl Run {
+    /// Rows of this run so far: counted streams plus the running stream's progress.
+    pub fn rows_so_far(&self) -> u64 {
+        self.rows + self.progress.as_ref().map_or(0, |p| p.rows)
+    }
 }
 
 /// What a pipeline is doing now.

@@ -127,6 +127,22 @@ fn fields(p: &PipelineView, now: DateTime<Utc>, theme: &Theme) -> Vec<Field> {
         (Activity::Idle, None) => "not run yet".into(),
     };
     out.push(("mode", run, plain));
+    if let Some(l) = p.run().and_then(|r| r.progress.as_ref()) {
+        let rate = l
+            .rows_per_sec
+            .map_or_else(String::new, |r| format!(" · {} r/s", thousands(r)));
+        out.push((
+            "progress",
+            format!(
+                "{}{} rows so far{rate}",
+                l.stream
+                    .as_deref()
+                    .map_or_else(String::new, |s| format!("{s}: ")),
+                thousands(l.rows)
+            ),
+            plain,
+        ));
+    }
     // While a run is active the table says `now`; the run before it is here.
     if let (Activity::Active(_) | Activity::Queued { .. }, Some(r)) = (&p.activity, &p.last) {
         out.push((

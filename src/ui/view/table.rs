@@ -48,7 +48,7 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, now: DateTime<Utc>, 
     };
     // Every column is as wide as its content; the name gets what is left, up to its longest name, and any room
     // beyond that goes to the last column, so a wide terminal does not stretch the names.
-    let columns = [
+    let mut columns = vec![
         Column {
             header: ("STATUS", "STATUS"),
             cells: shown.iter().map(|s| s.label().to_string()).collect(),
@@ -60,8 +60,11 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, now: DateTime<Utc>, 
         col(("ATTEMPT", "TRY"), true, &|p| {
             attempt_text(p, model.max_attempts)
         }),
+        col(("RATE", "RATE"), true, &rate_text),
         col(("NEXT", "NEXT"), false, &|p| next_text(p, now)),
     ];
+    // The rate of a running stream only takes room while some stream reports one.
+    columns.retain(|c| c.header.0 != "RATE" || c.cells.iter().any(|t| !t.is_empty()));
     let longest_name = pipelines
         .iter()
         .map(|p| p.name().chars().count())
@@ -146,9 +149,17 @@ fn last_run_text(p: &PipelineView, now: DateTime<Utc>) -> String {
     }
 }
 
+/// Sling's rows per second for the stream copying now.
+fn rate_text(p: &PipelineView) -> String {
+    p.run()
+        .and_then(|r| r.progress.as_ref())
+        .and_then(|l| l.rows_per_sec)
+        .map_or_else(String::new, |r| format!("{} r/s", thousands(r)))
+}
+
 fn rows_text(p: &PipelineView) -> String {
     match (&p.activity, &p.last) {
-        (Activity::Active(run), _) => thousands(run.rows),
+        (Activity::Active(run), _) => thousands(run.rows_so_far()),
         (_, Some(r)) => thousands(r.rows),
         _ => "-".into(),
     }
