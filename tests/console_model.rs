@@ -1053,3 +1053,48 @@ fn progress_ticks_show_rows_so_far_until_sling_counts_the_stream() {
     assert_eq!(run.rows_so_far(), 60_000);
     assert!(run.progress.is_none());
 }
+
+#[test]
+fn a_run_refused_by_another_process_lock_is_busy_not_failed_until_the_lock_is_free() {
+    let mut m = model();
+    let failed_before = m.failed_count();
+    started(&mut m, "orders", Mode::Incremental);
+    model::apply(
+        &mut m,
+        SyncEvent::PipelineLocked {
+            pipeline: "orders".into(),
+            sync_job_id: JOB_NEW.into(),
+            holder: "pid 4711 job cron-17 since 2026-03-01T11:58:00Z".into(),
+        },
+    );
+    let mut refused = report(
+        "orders",
+        Status::Failed,
+        0,
+        &[],
+        0,
+        Some("pipeline `orders` is already running (pid 4711 job cron-17 since …)"),
+    );
+    refused.sync_job_id = JOB_NEW.into();
+    model::apply(&mut m, SyncEvent::PipelineFinished { report: refused });
+    let p = m.pipeline("orders").expect("orders");
+    assert_eq!(p.shown(), Shown::Busy);
+    assert_eq!(
+        p.last.as_ref().map(|r| r.status),
+        Some(Status::Success),
+        "the refusal is not a run"
+    );
+    assert_eq!(m.failed_count(), failed_before, "busy is not failed");
+    assert!(p
+        .locked
+        .as_ref()
+        .is_some_and(|l| l.holder.contains("pid 4711")));
+
+    // The other process finished and recorded its run; the row takes it from the journal.
+    let mut theirs = report("orders", Status::Success, 42, &[], 0, None);
+    theirs.sync_job_id = "cron-17".into();
+    model::lock_released(&mut m, "orders", &[theirs]);
+    let p = m.pipeline("orders").expect("orders");
+    assert_eq!(p.shown(), Shown::Done(Status::Success));
+    assert_eq!(p.last.as_ref().map(|r| r.rows), Some(42));
+}

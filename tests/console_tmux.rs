@@ -692,3 +692,95 @@ fn rows_move_on_screen_while_a_long_stream_copies() {
     drop(tmux);
     assert!(world.processes().is_empty(), "{:?}", world.processes());
 }
+
+/// Holds a pipeline's run lock from another process (util-linux `flock`), as a CronJob pod's run would; killed on
+/// drop.
+struct LockHolder(std::process::Child);
+
+impl LockHolder {
+    fn hold(lock: &Path) -> Option<Self> {
+        if let Some(dir) = lock.parent() {
+            std::fs::create_dir_all(dir).expect("mkdir lock dir");
+        }
+        std::fs::write(lock, "pid 4711 job cron-17 since 2026-11-28T08:00:00Z")
+            .expect("write lock");
+        // One process holds it: the shell opens the file, flock(1) locks that open file and exits, and the shell
+        // becomes `sleep` with the file still open. Killing it frees the lock (a forked child would keep it).
+        let ready = lock.with_extension("held");
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec 9>>'{}' && flock --nonblock 9 && touch '{}' && exec sleep 600",
+                lock.display(),
+                ready.display()
+            ))
+            .spawn()
+            .ok()?;
+        let start = Instant::now();
+        while !ready.exists() {
+            if start.elapsed() > TIMEOUT {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Self(child))
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_run_refused_by_another_holder_of_the_lock_shows_busy_and_refreshes_when_it_ends() {
+    if !tools_present() {
+        return;
+    }
+    if !have("flock") {
+        assert!(!in_ci(), "flock (util-linux) is required in CI");
+        eprintln!("skipping: flock is not installed");
+        return;
+    }
+    let sling = sling_bin();
+    let world = World::new();
+    let script = world.script(&sling, "");
+    let tmux = Tmux::new();
+    start(&tmux, &script, 80, 24);
+    tmux.wait("both pipelines", &world, |s| {
+        row(s, "orders").contains("never run")
+    });
+    let holder = LockHolder::hold(&world.path("state/orders/run.lock")).expect("start flock");
+    tmux.send("j");
+    tmux.send("r");
+    let screen = tmux.wait("the refusal shown as busy", &world, |s| {
+        row(s, "orders").contains("busy") && s.contains("pid 4711 job cron-17")
+    });
+    assert!(screen.contains("failed 0"), "busy is not failed: {screen}");
+    assert!(
+        world.journal().is_empty(),
+        "a refused run writes nothing: {}",
+        world.journal()
+    );
+    // The other holder finishes: the row refreshes by itself (a few seconds at most).
+    drop(holder);
+    tmux.wait("the row back to its last state", &world, |s| {
+        row(s, "orders").contains("never run")
+    });
+    // And now it runs.
+    tmux.send("r");
+    tmux.wait("orders to succeed", &world, |s| {
+        row(s, "orders").contains("success")
+    });
+    tmux.send("q");
+    assert_eq!(
+        exit_code(&world, &tmux),
+        "EXIT=0",
+        "stderr:\n{}",
+        world.stderr()
+    );
+    drop(tmux);
+    assert!(world.processes().is_empty(), "{:?}", world.processes());
+}

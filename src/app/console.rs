@@ -57,6 +57,10 @@ const INPUT_POLL: Duration = Duration::from_millis(200);
 const INPUT_JOIN: Duration = Duration::from_millis(500);
 /// After a signal, how much longer than the cancel grace the console may take before it exits regardless.
 const EXIT_GUARD_MARGIN: Duration = Duration::from_secs(2);
+/// How often (in ticks) rows refused by another process's lock are checked: every 2 s.
+const LOCK_CHECK_TICKS: u32 = 4;
+/// Journal records read to refresh such a row (enough to find its newest sync and noop).
+const LOCK_REFRESH_RUNS: usize = 50;
 /// Journal records the history view reads for one pipeline.
 const HISTORY_LIMIT: usize = 500;
 
@@ -105,6 +109,7 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
 
     let mut serve_done = false;
     let mut failure = None;
+    let mut ticks: u32 = 0;
     loop {
         tokio::select! {
             biased;
@@ -142,6 +147,10 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
             // Before engine events, so a flood of log lines cannot starve the countdown and health refresh.
             _ = tick.tick() => {
                 model.health = Some(health.snapshot());
+                ticks = ticks.wrapping_add(1);
+                if ticks.is_multiple_of(LOCK_CHECK_TICKS) {
+                    refresh_locked(&mut model, &state);
+                }
                 if let Some(why) = tty::gone(start_parent) {
                     term.lost(why, &shutdown);
                 }
@@ -189,6 +198,23 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
     match failure {
         Some(e) => Err(e),
         None => Ok(shutdown.exit_code().unwrap_or(0)),
+    }
+}
+
+/// Rows refused by another process's run lock go back to the journal's word once the lock is free. Reads
+/// `/proc/locks`, never takes the lock, so the other holder is never disturbed.
+fn refresh_locked(model: &mut Model, state: &StateStore) {
+    let locked: Vec<String> = model
+        .pipelines
+        .iter()
+        .filter(|p| p.locked.is_some())
+        .map(|p| p.info.name.clone())
+        .collect();
+    for name in locked {
+        if state.lock_held(&name) == Some(false) {
+            let runs = state.history(&name, LOCK_REFRESH_RUNS);
+            model::lock_released(model, &name, &runs);
+        }
     }
 }
 

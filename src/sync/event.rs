@@ -315,6 +315,13 @@ pub enum SyncEvent {
         pipeline: String,
         check: Check,
     },
+    /// The pipeline's run lock is held by another process (`holder`: `pid … job … since …`), so this job did not
+    /// run it. Nothing was recorded; a `PipelineFinished` follows.
+    PipelineLocked {
+        pipeline: String,
+        sync_job_id: String,
+        holder: String,
+    },
     /// A `Run` the engine did not start for this pipeline (e.g. it is already running in this process).
     RunRefused {
         pipeline: String,

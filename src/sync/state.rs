@@ -127,6 +127,19 @@ impl StateStore {
         }
     }
 
+    /// Is the pipeline's run lock held by anyone right now? Read from `/proc/locks` (Linux), so looking never takes
+    /// the lock and can never make another process's run be refused. `None` when it cannot be told.
+    pub fn lock_held(&self, pipeline: &str) -> Option<bool> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = match fs::metadata(self.pipeline_dir(pipeline).join(LOCK)) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(false),
+            Err(_) => return None,
+        };
+        let locks = fs::read_to_string("/proc/locks").ok()?;
+        Some(flock_listed(&locks, meta.dev(), meta.ino()))
+    }
+
     /// Records a finished run: one line in the journal.
     pub fn record(&self, report: &PipelineReport) -> Result<(), StateError> {
         let json = serde_json::to_string(report).map_err(|e| StateError::Io {
@@ -230,6 +243,19 @@ impl StateStore {
     }
 }
 
+/// Whether `/proc/locks` lists a FLOCK on the file with this device and inode (`MAJ:MIN:INODE`, hex device).
+fn flock_listed(locks: &str, dev: u64, ino: u64) -> bool {
+    // glibc's major()/minor() encoding of a dev_t.
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let id = format!("{major:02x}:{minor:02x}:{ino}");
+    locks.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        // `1: FLOCK  ADVISORY  WRITE 10226 fe:00:5554242 0 EOF`; a waiter's line starts with `->`.
+        f.get(1) == Some(&"FLOCK") && f.get(5) == Some(&id.as_str())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +347,24 @@ mod tests {
                 ("ab".into(), Mode::Incremental, 7)
             ]
         );
+    }
+
+    #[test]
+    fn lock_held_is_seen_without_taking_the_lock() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = StateStore::new(d.path());
+        assert_eq!(s.lock_held("orders"), Some(false), "no lock file yet");
+        let held = s.lock("orders", "job-1").expect("lock");
+        if std::path::Path::new("/proc/locks").exists() {
+            assert_eq!(s.lock_held("orders"), Some(true));
+            // Looking did not take it: a second process would still be refused, and the holder keeps it.
+            assert!(matches!(
+                s.lock("orders", "job-2"),
+                Err(StateError::Locked { .. })
+            ));
+            drop(held);
+            assert_eq!(s.lock_held("orders"), Some(false));
+        }
     }
 
     #[test]

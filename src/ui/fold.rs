@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::logbuf::LogEntry;
-use super::model::{outcome_text, Activity, LiveProgress, Model, Overlay, Retry, Run};
+use super::model::{outcome_text, Activity, LiveProgress, Locked, Model, Overlay, Retry, Run};
 use crate::sync::event::{CheckOutcome, Mode, PipelineReport, SyncEvent};
 use crate::sync::sling_log::LogLine;
 
@@ -48,6 +48,8 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
             max_attempts,
         } => {
             if let Some(p) = model.pipeline_mut(&pipeline) {
+                // A new try: whoever held the lock may be gone (PipelineLocked says so again if not).
+                p.locked = None;
                 p.log.push(LogEntry::marker(format!(
                     "── {mode} run started · job {} ──",
                     short(&sync_job_id)
@@ -181,6 +183,21 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
                 }
             }
         }
+        SyncEvent::PipelineLocked {
+            pipeline,
+            sync_job_id,
+            holder,
+        } => {
+            if let Some(p) = model.pipeline_mut(&pipeline) {
+                p.log.push(LogEntry::marker(format!(
+                    "── not started: another process holds the run lock ({holder}) ──"
+                )));
+                p.locked = Some(Locked {
+                    holder,
+                    refused_job: sync_job_id,
+                });
+            }
+        }
         SyncEvent::RunRefused { pipeline, reason } => {
             // The key press set the row to queued; the engine did not take it, so it goes back to what it was.
             let handed_over = model.pipeline_mut(&pipeline).is_some_and(|p| {
@@ -235,6 +252,14 @@ fn finish(model: &mut Model, report: PipelineReport) {
     let Some(p) = model.pipeline_mut(&report.pipeline) else {
         return;
     };
+    // A run refused by another process's lock is not a run: it changes neither the last result nor the counts.
+    if p.locked
+        .as_ref()
+        .is_some_and(|l| l.refused_job == report.sync_job_id)
+    {
+        p.activity = Activity::Idle;
+        return;
+    }
     let text = match &report.error {
         Some(e) => format!(
             "── {} {} ──",

@@ -64,6 +64,13 @@ pub struct Run {
     pub progress: Option<LiveProgress>,
 }
 
+/// Who holds a pipeline's run lock, as the lock file says (`pid … job … since …`), and which of our jobs it refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locked {
+    pub holder: String,
+    pub refused_job: String,
+}
+
 /// Rows so far of the stream that is copying now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveProgress {
@@ -100,6 +107,8 @@ pub enum Shown {
     Running,
     Retrying,
     Cancelling,
+    /// Refused because another process holds the run lock; not a failure.
+    Busy,
     Done(Status),
 }
 
@@ -111,6 +120,7 @@ impl Shown {
             Shown::Running => "running",
             Shown::Retrying => "retrying",
             Shown::Cancelling => "cancelling",
+            Shown::Busy => "busy",
             Shown::Done(s) => s.as_str(),
         }
     }
@@ -125,6 +135,8 @@ pub struct PipelineView {
     pub last: Option<PipelineReport>,
     /// The newest noop, kept apart so that validating a pipeline never hides how its last sync went.
     pub last_noop: Option<PipelineReport>,
+    /// Another process holds the run lock: our last run was refused. Not a failure; cleared when the lock is free.
+    pub locked: Option<Locked>,
     pub log: LogBuffer,
 }
 
@@ -151,6 +163,7 @@ impl PipelineView {
             Activity::Active(r) if r.cancel_requested => Shown::Cancelling,
             Activity::Active(r) if r.retry.is_some() => Shown::Retrying,
             Activity::Active(_) => Shown::Running,
+            Activity::Idle if self.locked.is_some() => Shown::Busy,
             Activity::Idle => self
                 .last
                 .as_ref()
@@ -287,6 +300,7 @@ impl Model {
                 activity: Activity::Idle,
                 last: None,
                 last_noop: None,
+                locked: None,
                 log: LogBuffer::default(),
             })
             .collect();
@@ -465,6 +479,40 @@ fn journal_line(r: &PipelineReport) -> String {
         (None, s) => s.to_string(),
     };
     format!("── journal {when}Z: {} {what} ──", r.mode)
+}
+
+/// The lock that refused a run is free again: the row goes back to what the journal now says (the other holder
+/// may have recorded a run). `runs` is the pipeline's journal, newest first.
+pub fn lock_released(model: &mut Model, pipeline: &str, runs: &[PipelineReport]) {
+    let Some(p) = model.pipeline_mut(pipeline) else {
+        return;
+    };
+    if p.locked.take().is_none() {
+        return;
+    }
+    let newest = |noop: bool| {
+        runs.iter()
+            .find(|r| (r.mode == Mode::Noop) == noop)
+            .cloned()
+    };
+    if let Some(r) = newest(false) {
+        if p.last
+            .as_ref()
+            .is_none_or(|old| r.finished_at > old.finished_at)
+        {
+            p.last = Some(r);
+        }
+    }
+    if let Some(r) = newest(true) {
+        if p.last_noop
+            .as_ref()
+            .is_none_or(|old| r.finished_at > old.finished_at)
+        {
+            p.last_noop = Some(r);
+        }
+    }
+    p.log
+        .push(LogEntry::marker("── the run lock is free again ──"));
 }
 
 /// Opens the history view with what the console read from the journal (newest first).

@@ -143,6 +143,16 @@ fn fields(p: &PipelineView, now: DateTime<Utc>, theme: &Theme) -> Vec<Field> {
             plain,
         ));
     }
+    if let Some(l) = &p.locked {
+        out.push((
+            "busy",
+            format!(
+                "another process holds the run lock: {} (refreshes when it is free)",
+                l.holder
+            ),
+            theme.status(Shown::Busy),
+        ));
+    }
     // While a run is active the table says `now`; the run before it is here.
     if let (Activity::Active(_) | Activity::Queued { .. }, Some(r)) = (&p.activity, &p.last) {
         out.push((

@@ -63,6 +63,7 @@ impl Theme {
             Shown::Done(Status::Cancelled) => self.fg(Color::Magenta),
             Shown::Retrying => self.fg(Color::Yellow).add_modifier(Modifier::BOLD),
             Shown::Running | Shown::Cancelling => self.fg(Color::Cyan).add_modifier(Modifier::BOLD),
+            Shown::Busy => self.fg(Color::Yellow),
             Shown::Queued | Shown::Never => self.fg(Color::Reset),
         }
     }
