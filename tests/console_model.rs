@@ -1098,3 +1098,36 @@ fn a_run_refused_by_another_process_lock_is_busy_not_failed_until_the_lock_is_fr
     assert_eq!(p.shown(), Shown::Done(Status::Success));
     assert_eq!(p.last.as_ref().map(|r| r.rows), Some(42));
 }
+
+#[test]
+fn u_rescans_and_the_list_follows_the_files_keeping_state_and_selection() {
+    let mut m = model();
+    select(&mut m, "products");
+    assert!(press(&mut m, key('u')).is_empty());
+    assert!(m.rescan_request, "the console reads the files");
+    started(&mut m, "orders", Mode::Incremental);
+    // The console read the directory again: inventory and orders were removed, audit was added.
+    model::set_pipelines(
+        &mut m,
+        vec![
+            info("audit", &[("main.audit", "incremental")]),
+            info("products", &[("public.products", "full-refresh")]),
+        ],
+    );
+    let names: Vec<&str> = m.pipelines.iter().map(|p| p.name()).collect();
+    // orders is still running, so it stays until it finishes; inventory is gone.
+    assert_eq!(names, ["audit", "orders", "products"]);
+    assert_eq!(m.selected_pipeline().map(|p| p.name()), Some("products"));
+    assert_eq!(
+        m.pipeline("products").map(|p| p.shown()),
+        Some(Shown::Done(Status::Failed)),
+        "kept its state"
+    );
+    assert_eq!(m.pipeline("audit").map(|p| p.shown()), Some(Shown::Never));
+    let text = m
+        .message
+        .as_ref()
+        .map(|x| x.text.clone())
+        .unwrap_or_default();
+    assert!(text.contains("1 new, 1 gone"), "{text}");
+}

@@ -29,7 +29,7 @@ use super::settings::Settings;
 use super::signals::Shutdown;
 use super::tty::{self, Readiness};
 use crate::sync::event::{self, Command, SyncEvent};
-use crate::sync::pipeline::Pipeline;
+use crate::sync::pipeline::{self, Pipeline};
 use crate::sync::state::StateStore;
 use crate::sync::Engine;
 use crate::telemetry::ExportHealth;
@@ -91,6 +91,7 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
     } = ctx;
     let mut model = initial_model(&engine, &pipelines, &settings);
     let state = engine.config().state.clone();
+    let engine_env = (engine.config().env.clone(), state.clone());
     let start_parent = tty::parent();
 
     let mut term = Term::enter(settings.cancel_grace)?;
@@ -131,6 +132,9 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
                             send(&cmd_tx, cmd);
                         }
                         load_history(&mut model, &state);
+                        if std::mem::take(&mut model.rescan_request) {
+                            rescan(&mut model, &engine_env, &settings, &cmd_tx);
+                        }
                     }
                 }
                 Some(Input::Event(_)) => {} // resize and the like: just redraw
@@ -215,6 +219,28 @@ fn refresh_locked(model: &mut Model, state: &StateStore) {
             let runs = state.history(&name, LOCK_REFRESH_RUNS);
             model::lock_released(model, &name, &runs);
         }
+    }
+}
+
+/// `u`: reads the pipeline files again, shows what changed and hands the new list to the engine.
+fn rescan(
+    model: &mut Model,
+    env: &(BTreeMap<String, String>, StateStore),
+    settings: &Settings,
+    cmd_tx: &Option<mpsc::UnboundedSender<Command>>,
+) {
+    let found = pipeline::discover(&settings.pipelines)
+        .and_then(|all| pipeline::select(all, &settings.only));
+    match found {
+        Ok(list) => {
+            let infos = list
+                .iter()
+                .map(|p| describe::pipeline_info(p, &env.0, &env.1))
+                .collect();
+            model::set_pipelines(model, infos);
+            send(cmd_tx, Command::SetPipelines(list));
+        }
+        Err(e) => model.warn(format!("cannot read the pipeline files again: {e}")),
     }
 }
 

@@ -343,9 +343,17 @@ pub enum SyncEvent {
 /// What a front-end asks of the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Run { pipelines: Vec<String>, mode: Mode },
-    Cancel { pipeline: String },
+    Run {
+        pipelines: Vec<String>,
+        mode: Mode,
+    },
+    Cancel {
+        pipeline: String,
+    },
     CancelAll,
+    /// The pipeline files were read again: runs asked for from now on choose from this list (jobs already running
+    /// keep the pipelines they were given).
+    SetPipelines(Vec<super::pipeline::Pipeline>),
 }
 
 /// Where the engine sends events. Lifecycle events are never dropped; log lines are dropped (and counted) when more

@@ -158,6 +158,11 @@ fn main(model: &mut Model, action: Action) -> Vec<Command> {
             }
             Vec::new()
         }
+        Action::Rescan => {
+            // The console reads the pipeline files (`model::set_pipelines`) and tells the engine.
+            model.rescan_request = true;
+            Vec::new()
+        }
         Action::Quit => quit(model),
         _ => Vec::new(),
     }

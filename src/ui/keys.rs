@@ -25,6 +25,7 @@ pub enum Action {
     ToggleLog,
     Help,
     History,
+    Rescan,
     Quit,
     /// Close the help overlay.
     Close,
@@ -147,6 +148,7 @@ pub const KEYS: &[Binding] = &[
     bind(Main, &[code(KeyCode::BackTab)], "S-Tab", "previous pane", None, A::PrevPane),
     bind(Main, &[ch('/')], "/", "filter pipelines by name", Some("filter"), A::Filter),
     bind(Main, &[ch('e')], "e", "log pane: Sling output / wrapper log", None, A::ToggleLog),
+    bind(Main, &[ch('u'), code(KeyCode::F(5))], "u F5", "read the pipeline files again (added and removed files)", None, A::Rescan),
     bind(Main, &[ch('?')], "?", "this help", Some("help"), A::Help),
     bind(Main, &[ch('q'), CTRL_C], "q ^C", "quit (asks first when runs are active; cancels them)", Some("quit"), A::Quit),
     bind(Dialog, &[ch('y'), ch('Y')], "y", "yes: do it", Some("yes"), A::Yes),

@@ -283,6 +283,8 @@ pub struct Model {
     pub overlay_rows: u16,
     /// The history view asked for, until the console has read the journal (`show_history`).
     pub history_request: Option<String>,
+    /// `u`: read the pipeline files again, until the console has done it (`set_pipelines`).
+    pub rescan_request: bool,
     pub message: Option<Message>,
     /// The operator asked to quit (after confirming, when runs were active).
     pub quit: bool,
@@ -354,6 +356,7 @@ impl Model {
             log_rows: 10,
             overlay_rows: 10,
             history_request: None,
+            rescan_request: false,
             message: None,
             quit: false,
             stopping: false,
@@ -513,6 +516,47 @@ pub fn lock_released(model: &mut Model, pipeline: &str, runs: &[PipelineReport])
     }
     p.log
         .push(LogEntry::marker("── the run lock is free again ──"));
+}
+
+/// The pipeline files as read again: new ones appear, removed ones go (unless still queued or running: they stay
+/// until they finish), the others keep their state and log. The selection stays on the same pipeline.
+pub fn set_pipelines(model: &mut Model, infos: Vec<PipelineInfo>) {
+    let previous = model.selected_pipeline().map(|p| p.info.name.clone());
+    let mut old: Vec<PipelineView> = std::mem::take(&mut model.pipelines);
+    let before = old.len();
+    let mut added = 0;
+    let mut views: Vec<PipelineView> = Vec::with_capacity(infos.len());
+    for info in infos {
+        match old.iter().position(|p| p.info.name == info.name) {
+            Some(i) => {
+                let mut v = old.swap_remove(i);
+                v.info = info;
+                views.push(v);
+            }
+            None => {
+                added += 1;
+                views.push(PipelineView {
+                    info,
+                    activity: Activity::Idle,
+                    last: None,
+                    last_noop: None,
+                    locked: None,
+                    log: LogBuffer::default(),
+                });
+            }
+        }
+    }
+    let busy: Vec<PipelineView> = old.into_iter().filter(|p| p.is_active()).collect();
+    let gone = before + added - views.len() - busy.len();
+    views.extend(busy);
+    views.sort_by(|a, b| a.info.name.cmp(&b.info.name));
+    model.pipelines = views;
+    let index = previous.and_then(|n| model.pipelines.iter().position(|p| p.info.name == n));
+    model.reselect(index);
+    model.say(format!(
+        "pipeline files read again: {} pipeline(s), {added} new, {gone} gone",
+        model.pipelines.len()
+    ));
 }
 
 /// Opens the history view with what the console read from the journal (newest first).
