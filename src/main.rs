@@ -59,8 +59,15 @@ fn prepare(
     cli: &Cli,
     env: &BTreeMap<String, String>,
 ) -> Result<(Settings, OtelConfig, Vec<Pipeline>), String> {
-    let settings = Settings::from_cli(cli, env).map_err(|e| e.to_string())?;
+    let mut settings = Settings::from_cli(cli, env).map_err(|e| e.to_string())?;
     let otel = OtelConfig::from_env(env)?;
+    if !settings.batch {
+        console::check_terminal(env)?;
+        settings.state_path =
+            settings::console_state_path(&settings, settings::user_state_dir(), |p| {
+                StateStore::new(p).check_writable().is_ok()
+            });
+    }
     let has_terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     if !settings.batch && !has_terminal {
         return Err(
@@ -139,7 +146,7 @@ async fn run(
         match console::run(ctx).await {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("error: {e:#}");
+                to_stderr(&format!("error: {e:#}"));
                 exit::FAILED
             }
         }
@@ -161,8 +168,15 @@ async fn run(
         // The OTel layers are shut down by now; only the local output remains.
         tracing::warn!(target: sling_sync_wrapper::sync::spans::SYNC, exports_failed = snap.exports_failed, "{line}");
         if !settings.batch {
-            eprintln!("warning: {line}");
+            to_stderr(&format!("warning: {line}"));
         }
     }
     code
+}
+
+/// After the console, stderr may be a terminal that hung up: `eprintln!` would panic there, and turn a clean exit
+/// (129) into a panic.
+fn to_stderr(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

@@ -30,7 +30,7 @@ pub fn secs(s: i64) -> chrono::Duration {
     chrono::Duration::seconds(s)
 }
 
-fn info(name: &str, streams: &[(&str, &str)]) -> PipelineInfo {
+pub fn info(name: &str, streams: &[(&str, &str)]) -> PipelineInfo {
     PipelineInfo {
         name: name.into(),
         source: "MISSION (postgres://sync:***@mission-db:5432/ops)".into(),
@@ -77,6 +77,28 @@ pub fn report(
 
 /// Three pipelines: `inventory` never ran, `orders` succeeded 5 minutes ago, `products` failed 2 hours ago.
 pub fn model() -> Model {
+    model_with(vec![
+        report(
+            "orders",
+            Status::Success,
+            1_234_567,
+            &[("main.orders", 1_234_000), ("main.customers", 567)],
+            300,
+            None,
+        ),
+        report(
+            "products",
+            Status::Failed,
+            0,
+            &[],
+            7200,
+            Some("sling exited with 1: table public.products does not exist"),
+        ),
+    ])
+}
+
+/// The three pipelines with the given journal records.
+pub fn model_with(history: Vec<PipelineReport>) -> Model {
     Model::new(ModelInit {
         mission_cluster_id: "mission-01".into(),
         pipelines: vec![
@@ -90,24 +112,8 @@ pub fn model() -> Model {
             ),
             info("products", &[("public.products", "full-refresh")]),
         ],
-        history: vec![
-            report(
-                "orders",
-                Status::Success,
-                1_234_567,
-                &[("main.orders", 1_234_000), ("main.customers", 567)],
-                300,
-                None,
-            ),
-            report(
-                "products",
-                Status::Failed,
-                0,
-                &[],
-                7200,
-                Some("sling exited with 1: table public.products does not exist"),
-            ),
-        ],
+        history,
+        state_root: "/var/lib/sling_state".into(),
         max_attempts: 4,
         telemetry_enabled: true,
         no_color: false,

@@ -8,7 +8,8 @@ mod fixture;
 use crossterm::event::KeyCode;
 use fixture::*;
 use sling_sync_wrapper::sync::event::{
-    self, Command, EventStream, JobReport, Mode, Status, SyncEvent,
+    self, AttemptOutcome, Check, CheckKind, CheckOutcome, Command, EventStream, JobReport, Mode,
+    PipelineReport, Status, SyncEvent,
 };
 use sling_sync_wrapper::sync::pipeline::{self, PipelineSource};
 use sling_sync_wrapper::sync::redact::Redactor;
@@ -266,17 +267,56 @@ fn esc_outside_a_dialog_does_nothing() {
 }
 
 #[test]
-fn a_runs_every_pipeline_not_already_busy() {
+fn a_asks_before_starting_every_pipeline_not_already_busy() {
     let mut m = model();
     started(&mut m, "orders", Mode::Incremental);
+    assert!(
+        press(&mut m, key('a')).is_empty(),
+        "more than one: ask first"
+    );
+    match &m.overlay {
+        Some(Overlay::Confirm {
+            what: Confirm::RunAll { pipelines },
+            yes: false,
+        }) => assert_eq!(pipelines, &["inventory", "products"]),
+        other => panic!("expected the run-all dialog, got {other:?}"),
+    }
     assert_eq!(
-        press(&mut m, key('a')),
+        press(&mut m, key('y')),
         [Command::Run {
             pipelines: vec!["inventory".into(), "products".into()],
             mode: Mode::Incremental
         }]
     );
     assert!(press(&mut m, key('a')).is_empty());
+    assert!(m.overlay.is_none(), "nothing left to start: no dialog");
+}
+
+#[test]
+fn a_runs_what_the_filter_shows_and_one_pipeline_starts_without_asking() {
+    let mut m = model();
+    press(&mut m, key('/'));
+    for c in "inv".chars() {
+        press(&mut m, key(c));
+    }
+    press(&mut m, code(KeyCode::Enter));
+    assert_eq!(
+        press(&mut m, key('a')),
+        [Command::Run {
+            pipelines: vec!["inventory".into()],
+            mode: Mode::Incremental
+        }]
+    );
+    assert!(m.overlay.is_none());
+}
+
+#[test]
+fn run_all_dialog_defaults_to_no() {
+    let mut m = model();
+    press(&mut m, key('a'));
+    assert!(press(&mut m, code(KeyCode::Enter)).is_empty());
+    assert!(m.overlay.is_none());
+    assert!(m.pipelines.iter().all(|p| !p.is_active()));
 }
 
 #[test]
@@ -424,7 +464,8 @@ impl Live {
                 .iter()
                 .map(|p| describe::pipeline_info(p, &cfg.env, &cfg.state))
                 .collect(),
-            history: cfg.state.last_runs(),
+            history: cfg.state.latest_runs(),
+            state_root: cfg.state.root().display().to_string(),
             max_attempts: cfg.retry.max_attempts(),
             telemetry_enabled: false,
             no_color: true,
@@ -494,9 +535,10 @@ fn attempt_started(ev: &SyncEvent, name: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipeline_cancelled_before_it_started_leaves_the_queue() {
     let mut live = Live::start();
-    // `a` runs both; orders (first) hangs in Sling, products waits behind it in the same job.
+    // `a` runs both after a confirmation; orders (first) hangs in Sling, products waits behind it in the same job.
+    assert!(live.press(key('a')).is_empty(), "a asks first for two");
     assert_eq!(
-        live.press(key('a')),
+        live.press(key('y')),
         [Command::Run {
             pipelines: vec!["orders".into(), "products".into()],
             mode: Mode::Incremental
@@ -606,10 +648,10 @@ fn countdown_runs_from_the_deadline_and_a_fixed_now() {
         m.pipeline("orders").map(|p| p.shown()),
         Some(Shown::Retrying)
     );
-    assert!(text(&render(&m, 100, 30, t0())).contains("retry 2/3 in 7s"));
+    assert!(text(&render(&m, 100, 30, t0())).contains(" 2/3 in 7s"));
     let later = t0() + chrono::Duration::milliseconds(5_500);
-    assert!(text(&render(&m, 100, 30, later)).contains("retry 2/3 in 2s"));
-    assert!(text(&render(&m, 100, 30, t0() + secs(8))).contains("retry 2/3 now"));
+    assert!(text(&render(&m, 100, 30, later)).contains(" 2/3 in 2s"));
+    assert!(text(&render(&m, 100, 30, t0() + secs(8))).contains(" 2/3 now"));
     // The next attempt clears the countdown.
     model::apply(
         &mut m,
@@ -624,7 +666,7 @@ fn countdown_runs_from_the_deadline_and_a_fixed_now() {
         m.pipeline("orders").map(|p| p.shown()),
         Some(Shown::Running)
     );
-    assert!(!text(&render(&m, 100, 30, t0() + secs(8))).contains("retry 2/3"));
+    assert!(!text(&render(&m, 100, 30, t0() + secs(8))).contains(" 2/3 in "));
 }
 
 #[test]
@@ -695,7 +737,7 @@ fn log_pane_scrolls_back_and_follows_again() {
 
 #[test]
 fn the_key_list_has_no_clashes_and_feeds_hints_and_help() {
-    for scope in [Scope::Main, Scope::Dialog, Scope::Help, Scope::Filter] {
+    for scope in keys::HELP_ORDER {
         let keys: Vec<_> = KEYS
             .iter()
             .filter(|b| b.scope == scope)
@@ -711,7 +753,7 @@ fn the_key_list_has_no_clashes_and_feeds_hints_and_help() {
     // Every main action key the brief names is in the list that the help and the hint bar are built from.
     let help: Vec<(&str, &str)> = keys::help(Scope::Main).collect();
     for label in [
-        "r Enter", "n", "b", "a", "c", "/", "?", "q ^C", "Tab", "S-Tab", "g Home", "G End",
+        "r Enter", "n", "b", "a", "c", "h", "/", "?", "q ^C", "Tab", "S-Tab", "g Home", "G End",
     ] {
         assert!(help.iter().any(|(l, _)| *l == label), "help lacks {label}");
     }
@@ -721,8 +763,9 @@ fn the_key_list_has_no_clashes_and_feeds_hints_and_help() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_from_the_console_runs_up_to_the_concurrency_limit_at_once() {
     let mut live = Live::with_concurrency(2);
+    assert!(live.press(key('a')).is_empty(), "a asks first for two");
     assert_eq!(
-        live.press(key('a')),
+        live.press(key('y')),
         [Command::Run {
             pipelines: vec!["orders".into(), "products".into()],
             mode: Mode::Incremental
@@ -745,4 +788,389 @@ async fn run_all_from_the_console_runs_up_to_the_concurrency_limit_at_once() {
         );
     }
     live.shut_down().await;
+}
+
+fn noop_report(pipeline: &str, checks: &[(CheckKind, bool)]) -> PipelineReport {
+    let mut r = report(pipeline, Status::Success, 0, &[], 0, None);
+    r.mode = Mode::Noop;
+    r.attempts = 1;
+    r.checks = checks
+        .iter()
+        .map(|(kind, ok)| Check {
+            kind: kind.clone(),
+            outcome: if *ok {
+                CheckOutcome::Ok
+            } else {
+                CheckOutcome::Failed
+            },
+            detail: Redactor::default().redacted("detail"),
+        })
+        .collect();
+    if checks.iter().any(|(_, ok)| !ok) {
+        r.status = Status::Failed;
+        r.error = Some(Redactor::default().redacted("a check failed"));
+    }
+    r
+}
+
+#[test]
+fn a_noop_never_overwrites_the_last_sync_result() {
+    let mut m = model();
+    assert_eq!(m.failed_count(), 1);
+    started(&mut m, "products", Mode::Noop);
+    model::apply(
+        &mut m,
+        SyncEvent::PipelineFinished {
+            report: noop_report(
+                "products",
+                &[(CheckKind::Source, true), (CheckKind::Target, true)],
+            ),
+        },
+    );
+    let p = m.pipeline("products").expect("products");
+    assert_eq!(
+        p.shown(),
+        Shown::Done(Status::Failed),
+        "still the last sync"
+    );
+    assert_eq!(p.last.as_ref().map(|r| r.mode), Some(Mode::Incremental));
+    assert_eq!(p.last_noop.as_ref().map(|r| r.checks.len()), Some(2));
+    assert_eq!(m.failed_count(), 1, "a passing noop does not clear failed");
+
+    // A noop on a pipeline that never synced leaves it `never run`.
+    started(&mut m, "inventory", Mode::Noop);
+    model::apply(
+        &mut m,
+        SyncEvent::PipelineFinished {
+            report: noop_report("inventory", &[(CheckKind::Source, false)]),
+        },
+    );
+    assert_eq!(
+        m.pipeline("inventory").map(|p| p.shown()),
+        Some(Shown::Never)
+    );
+    assert_eq!(m.failed_count(), 1, "a failed noop is not a failed sync");
+}
+
+#[test]
+fn the_journal_gives_sync_and_noop_apart_and_the_log_starts_with_the_last_error() {
+    let mut init_history = vec![
+        report(
+            "products",
+            Status::Failed,
+            0,
+            &[],
+            7200,
+            Some("sling exited with 1: table public.products does not exist"),
+        ),
+        noop_report("products", &[(CheckKind::Source, true)]),
+    ];
+    init_history[1].finished_at = t0() - secs(60);
+    let m = model_with(init_history);
+    let p = m.pipeline("products").expect("products");
+    assert_eq!(p.shown(), Shown::Done(Status::Failed));
+    assert!(p.last_noop.is_some());
+    let lines: Vec<String> = p.log.window(10).map(|e| e.text.clone()).collect();
+    assert!(
+        lines.iter().any(
+            |l| l.contains("failed: sling exited with 1: table public.products does not exist")
+        ),
+        "{lines:?}"
+    );
+    assert!(
+        m.pipeline("inventory").is_some_and(|p| p.log.is_empty()),
+        "never run: nothing to say"
+    );
+}
+
+#[test]
+fn cancelled_with_a_cancel_reason_is_said_once() {
+    assert_eq!(
+        model::outcome_text(Status::Cancelled, Some("cancelled: context canceled")),
+        "cancelled: context canceled"
+    );
+    assert_eq!(
+        model::outcome_text(Status::Cancelled, Some("cancelled")),
+        "cancelled"
+    );
+    assert_eq!(
+        model::outcome_text(Status::Failed, Some("sling exited with code 1")),
+        "failed: sling exited with code 1"
+    );
+    let mut m = model();
+    started(&mut m, "orders", Mode::Incremental);
+    model::apply(
+        &mut m,
+        SyncEvent::AttemptFinished {
+            pipeline: "orders".into(),
+            outcome: AttemptOutcome {
+                attempt: 1,
+                exit_code: Some(1),
+                status: Status::Cancelled,
+                rows: 0,
+                streams: Default::default(),
+                reason: Some(Redactor::default().redacted("cancelled: context canceled")),
+                retryable: false,
+                duration: std::time::Duration::from_secs(1),
+            },
+        },
+    );
+    let last = m
+        .pipeline("orders")
+        .and_then(|p| p.log.window(1).next().map(|e| e.text.clone()))
+        .unwrap_or_default();
+    assert_eq!(last, "── attempt 1 cancelled: context canceled ──");
+}
+
+#[test]
+fn cancelling_during_the_backoff_does_not_promise_a_sigint() {
+    let mut m = model();
+    started(&mut m, "orders", Mode::Incremental);
+    retry_in(&mut m, "orders", 30);
+    select(&mut m, "orders");
+    press(&mut m, key('c'));
+    assert_eq!(
+        press(&mut m, key('y')),
+        [Command::Cancel {
+            pipeline: "orders".into()
+        }]
+    );
+    let text = m
+        .message
+        .as_ref()
+        .map(|m| m.text.clone())
+        .unwrap_or_default();
+    assert!(text.contains("the retry will not start"), "{text}");
+    assert!(!text.contains("SIGINT"), "{text}");
+}
+
+#[test]
+fn a_second_ctrl_c_in_the_quit_dialog_quits_at_once() {
+    let mut m = model();
+    started(&mut m, "orders", Mode::Incremental);
+    assert!(press(&mut m, ctrl_c()).is_empty());
+    assert!(matches!(
+        m.overlay,
+        Some(Overlay::Confirm {
+            what: Confirm::Quit { .. },
+            ..
+        })
+    ));
+    assert_eq!(press(&mut m, ctrl_c()), [Command::CancelAll]);
+    assert!(m.quit);
+}
+
+#[test]
+fn ctrl_c_in_another_dialog_asks_to_quit() {
+    let mut m = model();
+    started(&mut m, "orders", Mode::Incremental);
+    select(&mut m, "products");
+    press(&mut m, key('b'));
+    press(&mut m, ctrl_c());
+    assert!(matches!(
+        m.overlay,
+        Some(Overlay::Confirm {
+            what: Confirm::Quit { active: 1 },
+            yes: false
+        })
+    ));
+    assert!(!m.quit);
+}
+
+#[test]
+fn help_pages_and_jumps() {
+    let mut m = model();
+    m.overlay_rows = 5;
+    press(&mut m, key('?'));
+    press(&mut m, code(KeyCode::PageDown));
+    assert_eq!(m.overlay, Some(Overlay::Help { scroll: 5 }));
+    press(&mut m, key('G'));
+    let last = u16::try_from(keys::help_rows() - 5).expect("fits");
+    assert_eq!(m.overlay, Some(Overlay::Help { scroll: last }));
+    press(&mut m, key('j'));
+    assert_eq!(
+        m.overlay,
+        Some(Overlay::Help { scroll: last }),
+        "clamped at the end"
+    );
+    press(&mut m, code(KeyCode::PageUp));
+    assert_eq!(m.overlay, Some(Overlay::Help { scroll: last - 5 }));
+    press(&mut m, key('g'));
+    assert_eq!(m.overlay, Some(Overlay::Help { scroll: 0 }));
+}
+
+#[test]
+fn h_asks_for_the_history_which_scrolls_and_takes_new_runs() {
+    let mut m = model();
+    select(&mut m, "orders");
+    assert!(press(&mut m, key('h')).is_empty());
+    assert_eq!(m.history_request.as_deref(), Some("orders"));
+    // What the console does with the request: read the journal, newest first.
+    let runs: Vec<PipelineReport> = (0..30)
+        .map(|i| report("orders", Status::Success, i, &[], i as i64 * 60, None))
+        .collect();
+    let name = m.history_request.take().expect("request");
+    model::show_history(&mut m, name, runs);
+    m.overlay_rows = 10;
+    let selected = |m: &Model| match &m.overlay {
+        Some(Overlay::History { selected, .. }) => *selected,
+        other => panic!("expected the history, got {other:?}"),
+    };
+    press(&mut m, key('j'));
+    assert_eq!(selected(&m), 1);
+    press(&mut m, code(KeyCode::PageDown));
+    assert_eq!(selected(&m), 11);
+    press(&mut m, key('G'));
+    assert_eq!(selected(&m), 29);
+    press(&mut m, key('g'));
+    assert_eq!(selected(&m), 0);
+    press(&mut m, key('j'));
+    // A run that finishes meanwhile goes on top; the selection stays on the same run.
+    started(&mut m, "orders", Mode::Incremental);
+    let mut fresh = report("orders", Status::Failed, 0, &[], 0, Some("boom"));
+    fresh.sync_job_id = JOB_NEW.into();
+    model::apply(&mut m, SyncEvent::PipelineFinished { report: fresh });
+    match &m.overlay {
+        Some(Overlay::History { runs, selected, .. }) => {
+            assert_eq!(runs.len(), 31);
+            assert_eq!(runs[0].sync_job_id, JOB_NEW);
+            assert_eq!(*selected, 2);
+        }
+        other => panic!("expected the history, got {other:?}"),
+    }
+    press(&mut m, code(KeyCode::Esc));
+    assert!(m.overlay.is_none());
+}
+
+#[test]
+fn clearing_the_filter_keeps_the_pipeline_selected_under_it() {
+    let mut m = model();
+    press(&mut m, key('/'));
+    for c in "o".chars() {
+        press(&mut m, key(c));
+    }
+    // `o` matches inventory, orders and products; pick products under the filter.
+    press(&mut m, code(KeyCode::Down));
+    press(&mut m, code(KeyCode::Down));
+    assert_eq!(m.selected_pipeline().map(|p| p.name()), Some("products"));
+    press(&mut m, code(KeyCode::Esc));
+    assert_eq!(m.selected_pipeline().map(|p| p.name()), Some("products"));
+}
+
+#[test]
+fn progress_ticks_show_rows_so_far_until_sling_counts_the_stream() {
+    let mut m = model();
+    started(&mut m, "orders", Mode::Incremental);
+    let tick = |m: &mut Model, rows, rate| {
+        model::apply(
+            m,
+            SyncEvent::Progress {
+                pipeline: "orders".into(),
+                attempt: 1,
+                stream: Some("main.orders".into()),
+                rows,
+                rows_per_sec: rate,
+            },
+        )
+    };
+    tick(&mut m, 31_791, None);
+    tick(&mut m, 57_247, Some(25_489));
+    let run = m.pipeline("orders").and_then(|p| p.run()).expect("running");
+    assert_eq!(run.rows_so_far(), 57_247);
+    assert_eq!(
+        run.progress.as_ref().and_then(|p| p.rows_per_sec),
+        Some(25_489)
+    );
+    // `inserted N rows` counts the stream: its progress must not be added on top.
+    model::apply(
+        &mut m,
+        SyncEvent::Rows {
+            pipeline: "orders".into(),
+            attempt: 1,
+            stream: "main.orders".into(),
+            rows: 60_000,
+            total: 60_000,
+        },
+    );
+    let run = m.pipeline("orders").and_then(|p| p.run()).expect("running");
+    assert_eq!(run.rows_so_far(), 60_000);
+    assert!(run.progress.is_none());
+}
+
+#[test]
+fn a_run_refused_by_another_process_lock_is_busy_not_failed_until_the_lock_is_free() {
+    let mut m = model();
+    let failed_before = m.failed_count();
+    started(&mut m, "orders", Mode::Incremental);
+    model::apply(
+        &mut m,
+        SyncEvent::PipelineLocked {
+            pipeline: "orders".into(),
+            sync_job_id: JOB_NEW.into(),
+            holder: "pid 4711 job cron-17 since 2026-03-01T11:58:00Z".into(),
+        },
+    );
+    let mut refused = report(
+        "orders",
+        Status::Failed,
+        0,
+        &[],
+        0,
+        Some("pipeline `orders` is already running (pid 4711 job cron-17 since …)"),
+    );
+    refused.sync_job_id = JOB_NEW.into();
+    model::apply(&mut m, SyncEvent::PipelineFinished { report: refused });
+    let p = m.pipeline("orders").expect("orders");
+    assert_eq!(p.shown(), Shown::Busy);
+    assert_eq!(
+        p.last.as_ref().map(|r| r.status),
+        Some(Status::Success),
+        "the refusal is not a run"
+    );
+    assert_eq!(m.failed_count(), failed_before, "busy is not failed");
+    assert!(p
+        .locked
+        .as_ref()
+        .is_some_and(|l| l.holder.contains("pid 4711")));
+
+    // The other process finished and recorded its run; the row takes it from the journal.
+    let mut theirs = report("orders", Status::Success, 42, &[], 0, None);
+    theirs.sync_job_id = "cron-17".into();
+    model::lock_released(&mut m, "orders", &[theirs]);
+    let p = m.pipeline("orders").expect("orders");
+    assert_eq!(p.shown(), Shown::Done(Status::Success));
+    assert_eq!(p.last.as_ref().map(|r| r.rows), Some(42));
+}
+
+#[test]
+fn u_rescans_and_the_list_follows_the_files_keeping_state_and_selection() {
+    let mut m = model();
+    select(&mut m, "products");
+    assert!(press(&mut m, key('u')).is_empty());
+    assert!(m.rescan_request, "the console reads the files");
+    started(&mut m, "orders", Mode::Incremental);
+    // The console read the directory again: inventory and orders were removed, audit was added.
+    model::set_pipelines(
+        &mut m,
+        vec![
+            info("audit", &[("main.audit", "incremental")]),
+            info("products", &[("public.products", "full-refresh")]),
+        ],
+    );
+    let names: Vec<&str> = m.pipelines.iter().map(|p| p.name()).collect();
+    // orders is still running, so it stays until it finishes; inventory is gone.
+    assert_eq!(names, ["audit", "orders", "products"]);
+    assert_eq!(m.selected_pipeline().map(|p| p.name()), Some("products"));
+    assert_eq!(
+        m.pipeline("products").map(|p| p.shown()),
+        Some(Shown::Done(Status::Failed)),
+        "kept its state"
+    );
+    assert_eq!(m.pipeline("audit").map(|p| p.shown()), Some(Shown::Never));
+    let text = m
+        .message
+        .as_ref()
+        .map(|x| x.text.clone())
+        .unwrap_or_default();
+    assert!(text.contains("1 new, 1 gone"), "{text}");
 }

@@ -8,11 +8,12 @@ use crossterm::event::KeyCode;
 use fixture::*;
 use ratatui::style::{Color, Modifier};
 use sling_sync_wrapper::sync::event::{Mode, SyncEvent};
+use sling_sync_wrapper::sync::event::{PipelineReport, Status};
 use sling_sync_wrapper::sync::redact::Redactor;
 use sling_sync_wrapper::sync::sling_log::Level;
 use sling_sync_wrapper::telemetry::HealthSnapshot;
 use sling_sync_wrapper::ui::logbuf::LOG_CAPACITY;
-use sling_sync_wrapper::ui::model::{self, Model};
+use sling_sync_wrapper::ui::model::{self, Model, ModelInit};
 
 /// `orders` retrying with a countdown, `products` running with output, `inventory` never run; export failing.
 fn busy() -> Model {
@@ -237,4 +238,156 @@ fn multi_line_errors_stay_on_their_rows() {
         t.contains("fatal:  could not connect   [31mto command-db"),
         "{t}"
     );
+}
+
+const LONG_A: &str = "mission01-orders-archive";
+const LONG_B: &str = "mission01-orders-current";
+
+/// Two 24-character names that share their first 17 characters, one of them retrying.
+fn long_names() -> Model {
+    let mut m = Model::new(ModelInit {
+        mission_cluster_id: "mission-01".into(),
+        pipelines: vec![
+            info(LONG_A, &[("main.orders", "incremental")]),
+            info(LONG_B, &[("main.orders", "incremental")]),
+        ],
+        history: vec![report(LONG_A, Status::Success, 1_234_567, &[], 300, None)],
+        state_root: "/var/lib/sling_state".into(),
+        max_attempts: 4,
+        telemetry_enabled: true,
+        no_color: false,
+        now: t0(),
+    });
+    started(&mut m, LONG_B, Mode::Incremental);
+    retry_in(&mut m, LONG_B, 65);
+    m
+}
+
+#[test]
+fn a_24_character_name_is_readable_in_full_at_80x24() {
+    assert_eq!(LONG_A.len(), 24);
+    let m = long_names();
+    let t = text(&render(&m, 80, 24, t0()));
+    for name in [LONG_A, LONG_B] {
+        assert!(
+            t.lines().any(|l| l.contains(&format!(" {name} "))),
+            "{name} cut:\n{t}"
+        );
+    }
+    assert!(t.contains("retrying") && t.contains("2/3 in 1m05s"), "{t}");
+}
+
+#[test]
+fn wide_terminals_do_not_stretch_the_name_column() {
+    let m = long_names();
+    let t = text(&render(&m, 160, 40, t0()));
+    let header = t
+        .lines()
+        .find(|l| l.contains("PIPELINE"))
+        .expect("header row");
+    let name_at = header.find("PIPELINE").expect("PIPELINE");
+    let status_at = header.find("STATUS").expect("STATUS");
+    // PIPELINE and STATUS are character offsets apart by the name width plus one space.
+    assert_eq!(
+        header[name_at..status_at].chars().count(),
+        LONG_A.len() + 1,
+        "{header}"
+    );
+}
+
+#[test]
+fn a_status_message_never_pushes_key_hints_out() {
+    let mut m = model();
+    select(&mut m, "orders");
+    m.warn(
+        "orders is already running: a long message that would have eaten the whole hint bar before",
+    );
+    let t = text(&render(&m, 80, 24, t0()));
+    let footer = t.lines().last().unwrap_or_default().to_string();
+    for hint in ["r run", "c cancel", "? help", "q quit"] {
+        assert!(footer.contains(hint), "{hint} missing: {footer}");
+    }
+    assert!(t.contains("orders is already running"), "{t}");
+
+    // The quit dialog keeps its `n/Esc no` hint while a message is up.
+    started(&mut m, "orders", Mode::Incremental);
+    press(&mut m, key('q'));
+    m.warn("another long message that is up while the quit dialog is open, as after a key");
+    let t = text(&render(&m, 80, 24, t0()));
+    let footer = t.lines().last().unwrap_or_default().to_string();
+    assert!(
+        footer.contains("n/Esc no") && footer.contains("y yes"),
+        "{footer}"
+    );
+}
+
+#[test]
+fn long_sling_lines_wrap_instead_of_being_cut() {
+    let mut m = model();
+    select(&mut m, "orders");
+    let long = format!(
+        "could not write to target: {} END-OF-LINE",
+        "column mismatch in \"main\".\"orders\" ".repeat(4)
+    );
+    log(&mut m, "orders", Level::Error, &long);
+    let t = text(&render(&m, 80, 24, t0()));
+    assert!(t.contains("END-OF-LINE"), "{t}");
+    assert!(t.contains("11:59:58 ERR could not write to target"), "{t}");
+}
+
+#[test]
+fn the_detail_pane_says_when_there_is_more_below() {
+    let mut m = busy();
+    select(&mut m, "products");
+    let t = text(&render(&m, 80, 24, t0()));
+    assert!(t.contains("↓ 1 more"), "{t}");
+    m.focus = sling_sync_wrapper::ui::model::Pane::Detail;
+    m.detail_scroll = 5;
+    let t = text(&render(&m, 80, 24, t0()));
+    assert!(!t.contains("↓"), "{t}");
+    assert!(t.contains("↑ 1 more"), "{t}");
+}
+
+#[test]
+fn while_running_last_run_does_not_show_the_previous_age() {
+    let mut m = model();
+    started(&mut m, "orders", Mode::Incremental);
+    let t = text(&render(&m, 80, 24, t0()));
+    let row = t
+        .lines()
+        .find(|l| l.contains(" orders "))
+        .unwrap_or_default();
+    assert!(!row.contains("5m ago"), "{row}");
+    assert!(row.contains(" now "), "{row}");
+    select(&mut m, "orders");
+    let t = text(&render(&m, 80, 24, t0()));
+    assert!(t.contains("previous incremental success · 5m ago"), "{t}");
+}
+
+fn history_runs() -> Vec<PipelineReport> {
+    let mut runs = vec![
+        report(
+            "products",
+            Status::Failed,
+            0,
+            &[],
+            7200,
+            Some("sling exited with 1: table public.products does not exist"),
+        ),
+        report("products", Status::Success, 1500, &[], 90_000, None),
+    ];
+    runs[1].mode = Mode::Backfill;
+    runs
+}
+
+#[test]
+fn history_80x24() {
+    let mut m = model();
+    select(&mut m, "products");
+    model::show_history(&mut m, "products".into(), history_runs());
+    let screen = render(&m, 80, 24, t0());
+    let t = text(&screen);
+    assert!(t.contains("History · products"), "{t}");
+    assert!(t.contains("table public.products does not exist"), "{t}");
+    insta::assert_snapshot!("history_80x24", screen.backend());
 }

@@ -384,3 +384,38 @@ fn a_flood_of_log_lines_neither_blocks_nor_is_lost_from_the_output() {
         .as_str()
         .is_some_and(|m| m.starts_with("inserted 7 rows"))));
 }
+
+#[test]
+fn progress_ticks_become_a_bounded_number_of_output_lines_and_the_final_count_comes_from_sling() {
+    let w = World::new();
+    let s = Shim::new();
+    // The shim writes three ticks over about 1.5 s to stderr, without a newline, as Sling does.
+    let run = common::Run::from(
+        s.cmd(&w, "progress", &["--pipeline", "orders"])
+            .output()
+            .expect("run"),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    let progress: Vec<&serde_json::Value> = run
+        .lines
+        .iter()
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("progress:"))
+        })
+        .collect();
+    // At most one line per stream every 10 s: the first tick only, with its rows.
+    assert_eq!(progress.len(), 1, "{}", run.explain());
+    assert_eq!(progress[0]["rows"], 1000, "{}", run.explain());
+    assert_eq!(progress[0]["pipeline"], "orders");
+    // The ticks did not end up as a Sling line, and the record has Sling's own final count.
+    assert!(
+        !run.lines.iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("r/s 3.0 MB"))),
+        "{}",
+        run.explain()
+    );
+    assert_eq!(w.last_record("orders")["rows"], 3000);
+}

@@ -6,6 +6,7 @@
 //! so a chatty Sling costs one frame per batch), and a slow tick for countdowns and export health. Idle means a few
 //! wake-ups a second, no polling in a busy loop.
 
+use std::collections::BTreeMap;
 use std::io::{self, Stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,12 +22,15 @@ use crossterm::terminal::{
 use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
 use ratatui::Terminal;
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use super::settings::Settings;
 use super::signals::Shutdown;
+use super::tty::{self, Readiness};
 use crate::sync::event::{self, Command, SyncEvent};
-use crate::sync::pipeline::Pipeline;
+use crate::sync::pipeline::{self, Pipeline};
+use crate::sync::state::StateStore;
 use crate::sync::Engine;
 use crate::telemetry::ExportHealth;
 use crate::ui::model::{self, Model, ModelInit};
@@ -49,6 +53,28 @@ const EVENT_LOG_CAPACITY: usize = 10_000;
 const EVENT_BATCH: usize = 2_000;
 /// How often the input thread looks up from `poll` to see whether it should stop.
 const INPUT_POLL: Duration = Duration::from_millis(200);
+/// How long quitting waits for the input thread; one stuck inside crossterm is left to the process exit.
+const INPUT_JOIN: Duration = Duration::from_millis(500);
+/// After a signal, how much longer than the cancel grace the console may take before it exits regardless.
+const EXIT_GUARD_MARGIN: Duration = Duration::from_secs(2);
+/// How often (in ticks) rows refused by another process's lock are checked: every 2 s.
+const LOCK_CHECK_TICKS: u32 = 4;
+/// Journal records read to refresh such a row (enough to find its newest sync and noop).
+const LOCK_REFRESH_RUNS: usize = 50;
+/// Journal records the history view reads for one pipeline.
+const HISTORY_LIMIT: usize = 500;
+
+/// Refuses a terminal that cannot show the console: `TERM=dumb` (Emacs shells, some CI consoles) understands no
+/// cursor movement, so the screen would be a stream of escape codes. An unset `TERM` (`kubectl exec -it`) is fine:
+/// crossterm writes plain ANSI.
+pub fn check_terminal(env: &BTreeMap<String, String>) -> Result<(), String> {
+    if env.get("TERM").is_some_and(|t| t.trim() == "dumb") {
+        return Err("TERM=dumb: this terminal cannot show the console (no cursor movement). Run with --batch for \
+                    plain output, or set TERM to your terminal (for example TERM=xterm-256color)"
+            .into());
+    }
+    Ok(())
+}
 
 /// Runs the console until the operator quits; returns the process exit code.
 pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
@@ -64,20 +90,27 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
         shutdown,
     } = ctx;
     let mut model = initial_model(&engine, &pipelines, &settings);
+    let state = engine.config().state.clone();
+    let engine_env = (engine.config().env.clone(), state.clone());
+    let start_parent = tty::parent();
 
     let mut term = Term::enter(settings.cancel_grace)?;
     let (sink, mut events) = event::channel(EVENT_LOG_CAPACITY);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<Command>();
-    // A child token: quitting stops the engine without pretending a signal arrived.
+    // A child token: quitting stops the engine without pretending a signal arrived, and a signal stops the engine
+    // (Sling gets SIGINT) even if this loop were stuck.
     let engine_stop = shutdown.token.child_token();
     let mut serve = tokio::spawn(engine.serve(cmd_rx, pipelines, sink, engine_stop.clone()));
+    spawn_exit_guard(&shutdown, settings.cancel_grace);
     let mut keys = InputThread::spawn();
     let mut cmd_tx = Some(cmd_tx);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut resized = signal(SignalKind::window_change()).ok();
 
     let mut serve_done = false;
     let mut failure = None;
+    let mut ticks: u32 = 0;
     loop {
         tokio::select! {
             biased;
@@ -93,23 +126,38 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
                 break;
             }
             ev = keys.rx.recv(), if keys.open => match ev {
-                Some(Event::Key(k)) if k.kind == KeyEventKind::Press => {
+                Some(Input::Event(Event::Key(k))) if k.kind == KeyEventKind::Press => {
                     if let Some(action) = input::map_key(&model, &k) {
                         for cmd in input::update(&mut model, action) {
                             send(&cmd_tx, cmd);
                         }
+                        load_history(&mut model, &state);
+                        if std::mem::take(&mut model.rescan_request) {
+                            rescan(&mut model, &engine_env, &settings, &cmd_tx);
+                        }
                     }
                 }
-                Some(_) => {} // resize and the like: just redraw
-                None => {
-                    // The terminal is gone (EOF or read error): nobody can quit by key, so stop as if asked.
+                Some(Input::Event(_)) => {} // resize and the like: just redraw
+                Some(Input::Gone(why)) => {
                     keys.open = false;
-                    model.quit = true;
+                    term.lost(why, &shutdown);
+                }
+                None => {
+                    keys.open = false;
+                    term.lost("the terminal reader stopped", &shutdown);
                 }
             },
+            Some(_) = async { resized.as_mut()?.recv().await }, if resized.is_some() => {}
             // Before engine events, so a flood of log lines cannot starve the countdown and health refresh.
             _ = tick.tick() => {
                 model.health = Some(health.snapshot());
+                ticks = ticks.wrapping_add(1);
+                if ticks.is_multiple_of(LOCK_CHECK_TICKS) {
+                    refresh_locked(&mut model, &state);
+                }
+                if let Some(why) = tty::gone(start_parent) {
+                    term.lost(why, &shutdown);
+                }
             }
             Some(ev) = events.recv() => {
                 fold(&mut model, ev);
@@ -122,6 +170,9 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
             }
         }
         model::tick(&mut model, chrono::Utc::now());
+        if shutdown.token.is_cancelled() {
+            model.quit = true;
+        }
         if model.quit && !model.stopping {
             // Dropping the command sender ends `serve`, which cancels every run (Sling gets SIGINT) and waits for
             // the jobs, so spans close and history is written before we exit.
@@ -131,12 +182,17 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
             engine_stop.cancel();
         }
         if let Err(e) = term.draw(&mut model) {
-            failure = Some(e);
-            break;
+            // A terminal that cannot be written to any more is a dropped session, not a console failure.
+            if let Some(why) = tty::gone(start_parent) {
+                term.lost(why, &shutdown);
+            } else if !model.stopping {
+                failure = Some(e);
+                break;
+            }
         }
     }
     keys.stop().await;
-    drop(term);
+    term.close();
     if !serve_done {
         // Only after a drawing failure: the runs are still cancelled and awaited, so Sling stops cleanly.
         drop(cmd_tx);
@@ -147,6 +203,65 @@ pub async fn run(ctx: ConsoleContext) -> anyhow::Result<i32> {
         Some(e) => Err(e),
         None => Ok(shutdown.exit_code().unwrap_or(0)),
     }
+}
+
+/// Rows refused by another process's run lock go back to the journal's word once the lock is free. Reads
+/// `/proc/locks`, never takes the lock, so the other holder is never disturbed.
+fn refresh_locked(model: &mut Model, state: &StateStore) {
+    let locked: Vec<String> = model
+        .pipelines
+        .iter()
+        .filter(|p| p.locked.is_some())
+        .map(|p| p.info.name.clone())
+        .collect();
+    for name in locked {
+        if state.lock_held(&name) == Some(false) {
+            let runs = state.pipeline_history(&name, LOCK_REFRESH_RUNS);
+            model::lock_released(model, &name, &runs);
+        }
+    }
+}
+
+/// `u`: reads the pipeline files again, shows what changed and hands the new list to the engine.
+fn rescan(
+    model: &mut Model,
+    env: &(BTreeMap<String, String>, StateStore),
+    settings: &Settings,
+    cmd_tx: &Option<mpsc::UnboundedSender<Command>>,
+) {
+    let found = pipeline::discover(&settings.pipelines)
+        .and_then(|all| pipeline::select(all, &settings.only));
+    match found {
+        Ok(list) => {
+            let infos = list
+                .iter()
+                .map(|p| describe::pipeline_info(p, &env.0, &env.1))
+                .collect();
+            model::set_pipelines(model, infos);
+            send(cmd_tx, Command::SetPipelines(list));
+        }
+        Err(e) => model.warn(format!("cannot read the pipeline files again: {e}")),
+    }
+}
+
+/// Opens the history view the operator asked for: the journal is read here, not in the pure model.
+fn load_history(model: &mut Model, state: &StateStore) {
+    if let Some(name) = model.history_request.take() {
+        let runs = state.pipeline_history(&name, HISTORY_LIMIT);
+        model::show_history(model, name, runs);
+    }
+}
+
+/// If the engine cannot stop within the cancel grace after a signal or a dropped terminal (this loop stuck on a
+/// terminal that takes no more output, say), exit anyway: the engine has had its chance to stop Sling cleanly.
+fn spawn_exit_guard(shutdown: &Shutdown, grace: Duration) {
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown.token.cancelled().await;
+        tokio::time::sleep(grace + EXIT_GUARD_MARGIN).await;
+        restore_terminal();
+        std::process::exit(shutdown.exit_code().unwrap_or(1));
+    });
 }
 
 fn fold(model: &mut Model, ev: SyncEvent) {
@@ -167,6 +282,7 @@ fn initial_model(engine: &Engine, pipelines: &[Pipeline], settings: &Settings) -
         .env
         .get("OTEL_SDK_DISABLED")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    // Read for its count of unreadable lines; the model starts from each pipeline's newest sync and noop.
     let history = cfg.state.history();
     let mut model = Model::new(ModelInit {
         mission_cluster_id: cfg.mission_cluster_id.clone(),
@@ -174,7 +290,8 @@ fn initial_model(engine: &Engine, pipelines: &[Pipeline], settings: &Settings) -
             .iter()
             .map(|p| describe::pipeline_info(p, &cfg.env, &cfg.state))
             .collect(),
-        history: history.latest,
+        history: cfg.state.latest_runs(),
+        state_root: home_short(&cfg.state.root().display().to_string()),
         max_attempts: cfg.retry.max_attempts(),
         telemetry_enabled,
         no_color: settings.no_color,
@@ -192,6 +309,17 @@ fn initial_model(engine: &Engine, pipelines: &[Pipeline], settings: &Settings) -
     model
 }
 
+/// `~/…` for a path under `$HOME`: shorter in the header, and what the operator would type.
+fn home_short(path: &str) -> String {
+    match std::env::var("HOME") {
+        Ok(home) if !home.is_empty() && home != "/" => match path.strip_prefix(home.as_str()) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("~{rest}"),
+            _ => path.to_string(),
+        },
+        _ => path.to_string(),
+    }
+}
+
 /// Set while the terminal is in raw mode on the alternate screen, so the panic hook knows to restore it.
 static TERMINAL_ACTIVE: AtomicBool = AtomicBool::new(false);
 
@@ -206,6 +334,8 @@ fn restore_terminal() {
 /// operators must be able to select and copy log text.
 struct Term {
     terminal: Terminal<CrosstermBackend<Stdout>>,
+    /// The terminal hung up: nothing is drawn any more.
+    gone: bool,
 }
 
 impl Term {
@@ -220,7 +350,10 @@ impl Term {
                     .context("cannot set up the terminal")
             });
         match setup {
-            Ok(terminal) => Ok(Self { terminal }),
+            Ok(terminal) => Ok(Self {
+                terminal,
+                gone: false,
+            }),
             Err(e) => {
                 restore_terminal();
                 Err(e)
@@ -228,17 +361,42 @@ impl Term {
         }
     }
 
+    /// The operator is gone: stop drawing and stop as if SIGHUP arrived (runs cancelled, exit 129).
+    fn lost(&mut self, why: &str, shutdown: &Shutdown) {
+        if !self.gone {
+            self.gone = true;
+            tracing::warn!(target: "sync", "{why}: cancelling runs and exiting");
+            shutdown.hang_up();
+        }
+    }
+
     fn draw(&mut self, model: &mut Model) -> anyhow::Result<()> {
+        if self.gone {
+            return Ok(());
+        }
         let size = self
             .terminal
             .size()
             .context("cannot read the terminal size")?;
-        model.log_rows = view::log_rows(Rect::new(0, 0, size.width, size.height), model);
+        let area = Rect::new(0, 0, size.width, size.height);
+        model.log_rows = view::log_rows(area, model);
+        model.overlay_rows = view::overlay_rows(area, model);
         let now = chrono::Utc::now();
         self.terminal
             .draw(|f| view::render(f, model, now))
             .context("cannot draw the console")?;
         Ok(())
+    }
+}
+
+impl Term {
+    /// Restores the terminal, or, when it is gone, forgets it: there is nothing to restore, and ratatui's drop
+    /// would report the failure to show the cursor with `eprintln!`, which panics on a hung-up stderr.
+    fn close(self) {
+        if self.gone {
+            TERMINAL_ACTIVE.store(false, Ordering::SeqCst);
+            std::mem::forget(self);
+        }
     }
 }
 
@@ -276,10 +434,18 @@ fn panic_if_asked(ev: &SyncEvent) {
 #[cfg(not(debug_assertions))]
 fn panic_if_asked(_: &SyncEvent) {}
 
-/// crossterm's blocking reader on its own thread (the `event-stream` feature is not enabled); it waits in `poll`,
-/// so it costs nothing while idle, and forwards every event to the loop.
+/// What the input thread reports.
+enum Input {
+    Event(Event),
+    /// The terminal hung up or was closed.
+    Gone(&'static str),
+}
+
+/// crossterm's blocking reader on its own thread (the `event-stream` feature is not enabled). The thread waits on
+/// the terminal itself and lets crossterm read only when there is input, so a hung-up terminal ends the thread
+/// instead of spinning inside crossterm. Idle, it costs a `poll` wake-up every `INPUT_POLL`.
 struct InputThread {
-    rx: mpsc::UnboundedReceiver<Event>,
+    rx: mpsc::UnboundedReceiver<Input>,
     open: bool,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
@@ -292,22 +458,7 @@ impl InputThread {
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
             .name("console-input".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    match crossterm::event::poll(INPUT_POLL) {
-                        Ok(false) => {}
-                        Ok(true) => match crossterm::event::read() {
-                            Ok(ev) => {
-                                if tx.send(ev).is_err() {
-                                    break;
-                                }
-                            }
-                            Err(_) => break,
-                        },
-                        Err(_) => break,
-                    }
-                }
-            })
+            .spawn(move || read_keys(&tx, &flag))
             .ok();
         Self {
             open: handle.is_some(),
@@ -317,11 +468,52 @@ impl InputThread {
         }
     }
 
-    /// Stops the reader before the terminal is restored, so it cannot swallow keys meant for the shell.
+    /// Stops the reader before the terminal is restored, so it cannot swallow keys meant for the shell. A reader
+    /// stuck inside crossterm (input arrived just as the terminal hung up) is not waited for.
     async fn stop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
-            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+            let join = tokio::task::spawn_blocking(move || h.join());
+            let _ = tokio::time::timeout(INPUT_JOIN, join).await;
         }
     }
 }
+
+fn read_keys(tx: &mpsc::UnboundedSender<Input>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        match tty::wait_readable(INPUT_POLL) {
+            Readiness::Idle => {}
+            Readiness::Gone(why) => {
+                let _ = tx.send(Input::Gone(why));
+                return;
+            }
+            Readiness::Readable => {
+                // One read is safe now; then take whatever crossterm already parsed or can read without waiting.
+                let mut next = crossterm::event::read();
+                loop {
+                    match next {
+                        Ok(ev) => {
+                            if tx.send(Input::Event(ev)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(_) => {
+                            let _ = tx.send(Input::Gone(READ_FAILED));
+                            return;
+                        }
+                    }
+                    match crossterm::event::poll(Duration::ZERO) {
+                        Ok(true) => next = crossterm::event::read(),
+                        Ok(false) => break,
+                        Err(_) => {
+                            let _ = tx.send(Input::Gone(READ_FAILED));
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+const READ_FAILED: &str = "the terminal cannot be read";

@@ -5,3 +5,4 @@ pub mod cli;
 pub mod console;
 pub mod settings;
 pub mod signals;
+pub mod tty;

@@ -52,6 +52,8 @@ pub struct Settings {
     pub only: Vec<String>,
     pub mode: Mode,
     pub state_path: PathBuf,
+    /// `SLING_STATE_PATH` (or `--state-path`) was set; otherwise `state_path` is the default.
+    pub state_path_given: bool,
     pub retry: RetryPolicy,
     /// Pipelines of one job running at once (≥ 1).
     pub concurrency: usize,
@@ -209,6 +211,7 @@ impl Settings {
             state_path: nonempty(&cli.state_path)
                 .unwrap_or_else(|| DEFAULT_STATE_PATH.into())
                 .into(),
+            state_path_given: nonempty(&cli.state_path).is_some(),
             retry: RetryPolicy {
                 max_retries,
                 base,
@@ -272,6 +275,27 @@ fn executable(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The console's state directory. A path that was given is used as it is, and batch always keeps the default (the
+/// CronJob's volume). A console started without one uses the default when this user can write it, else the
+/// per-user platform state directory (`$XDG_STATE_HOME/sling-sync-wrapper` or
+/// `~/.local/state/sling-sync-wrapper` on Linux): an operator on a jump host is rarely root.
+pub fn console_state_path(
+    settings: &Settings,
+    fallback: Option<PathBuf>,
+    writable: impl Fn(&std::path::Path) -> bool,
+) -> PathBuf {
+    if settings.batch || settings.state_path_given || writable(&settings.state_path) {
+        return settings.state_path.clone();
+    }
+    fallback.unwrap_or_else(|| settings.state_path.clone())
+}
+
+/// The platform's per-user state directory for this program, if the platform has one.
+pub fn user_state_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "sling-sync-wrapper")
+        .and_then(|d| d.state_dir().map(std::path::Path::to_path_buf))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +306,39 @@ mod tests {
         full.extend_from_slice(args);
         let cli = Cli::try_parse_from(full).expect("clap parses");
         Settings::from_cli(&cli, &BTreeMap::new())
+    }
+
+    #[test]
+    fn console_falls_back_to_the_user_state_dir_only_when_the_default_is_not_writable() {
+        let fallback = Some(PathBuf::from("/home/op/.local/state/sling-sync-wrapper"));
+        let console = parse(&["--mission-cluster-id", "m1"]).expect("valid");
+        assert_eq!(
+            console_state_path(&console, fallback.clone(), |_| false),
+            fallback.clone().expect("set")
+        );
+        assert_eq!(
+            console_state_path(&console, fallback.clone(), |_| true),
+            PathBuf::from(DEFAULT_STATE_PATH)
+        );
+        let given =
+            parse(&["--mission-cluster-id", "m1", "--state-path", "/srv/s"]).expect("valid");
+        assert_eq!(
+            console_state_path(&given, fallback.clone(), |_| false),
+            PathBuf::from("/srv/s")
+        );
+        let batch = parse(&["--mission-cluster-id", "m1", "--batch"]).expect("valid");
+        assert_eq!(
+            console_state_path(&batch, fallback, |_| false),
+            PathBuf::from(DEFAULT_STATE_PATH)
+        );
+    }
+
+    #[test]
+    fn user_state_dir_is_named_after_the_program() {
+        // On Linux: $XDG_STATE_HOME/sling-sync-wrapper or ~/.local/state/sling-sync-wrapper.
+        if let Some(dir) = user_state_dir() {
+            assert!(dir.ends_with("sling-sync-wrapper"), "{}", dir.display());
+        }
     }
 
     #[test]

@@ -38,6 +38,15 @@ impl Shutdown {
         Ok(s)
     }
 
+    /// The terminal went away without a SIGHUP reaching us (EOF or EIO on it, or its session ended): the same as
+    /// a hang-up, so the exit code is 129 unless another signal came first.
+    pub fn hang_up(&self) {
+        let _ =
+            self.first
+                .compare_exchange(0, libc_sig::SIGHUP, Ordering::SeqCst, Ordering::SeqCst);
+        self.token.cancel();
+    }
+
     /// The signal number that started the shutdown, if one did.
     pub fn signal(&self) -> Option<i32> {
         match self.first.load(Ordering::SeqCst) {

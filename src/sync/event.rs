@@ -294,6 +294,15 @@ pub enum SyncEvent {
         rows: u64,
         total: u64,
     },
+    /// Rows of the running stream so far, from Sling's progress ticks (about one a second). Not a final count:
+    /// `Rows` (from `inserted N rows`) is.
+    Progress {
+        pipeline: String,
+        attempt: u32,
+        stream: Option<String>,
+        rows: u64,
+        rows_per_sec: Option<u64>,
+    },
     AttemptFinished {
         pipeline: String,
         outcome: AttemptOutcome,
@@ -308,6 +317,13 @@ pub enum SyncEvent {
     CheckDone {
         pipeline: String,
         check: Check,
+    },
+    /// The pipeline's run lock is held by another process (`holder`: `pid … job … since …`), so this job did not
+    /// run it. Nothing was recorded; a `PipelineFinished` follows.
+    PipelineLocked {
+        pipeline: String,
+        sync_job_id: String,
+        holder: String,
     },
     /// A `Run` the engine did not start for this pipeline (e.g. it is already running in this process).
     RunRefused {
@@ -330,9 +346,17 @@ pub enum SyncEvent {
 /// What a front-end asks of the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Run { pipelines: Vec<String>, mode: Mode },
-    Cancel { pipeline: String },
+    Run {
+        pipelines: Vec<String>,
+        mode: Mode,
+    },
+    Cancel {
+        pipeline: String,
+    },
     CancelAll,
+    /// The pipeline files were read again: runs asked for from now on choose from this list (jobs already running
+    /// keep the pipelines they were given).
+    SetPipelines(Vec<super::pipeline::Pipeline>),
 }
 
 /// Where the engine sends events. Lifecycle events are never dropped; log lines are dropped (and counted) when more

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::redact::{RedactedLine, Redactor};
-use super::sling_log::{self, LogLine, Pipe, Signal};
+use super::sling_log::{self, LogLine, Pipe, Progress, Signal};
 use super::state::RunLock;
 
 /// Longest line kept; the rest of a longer line is dropped (Sling can print multi-kilobyte SQL on errors).
@@ -53,6 +53,8 @@ impl ChildEnv {
         let mut set = vec![
             ("SLING_LOGGING".to_string(), "JSON".to_string()),
             ("SLING_DISABLE_TELEMETRY".to_string(), "true".to_string()),
+            // A rows-so-far tick per second on stderr, read as it arrives (SLING_FACTS §9).
+            ("SLING_SHOW_PROGRESS".to_string(), "true".to_string()),
         ];
         if !env.contains_key("SQLITE_PATH") {
             if let Some(p) = find_on_path("sqlite3", env.get("PATH").map(String::as_str)) {
@@ -165,6 +167,13 @@ pub enum AttemptEvent {
         rows: u64,
         total: u64,
     },
+    /// Rows of the running stream so far (a `SLING_SHOW_PROGRESS` tick); the final count still comes from
+    /// `inserted N rows`.
+    Progress {
+        stream: Option<String>,
+        rows: u64,
+        rows_per_sec: Option<u64>,
+    },
 }
 
 /// The result of one attempt.
@@ -274,9 +283,18 @@ impl Batch {
     }
 }
 
+/// What the pipe readers hand to the attempt loop.
+enum Piped {
+    Lines(Batch),
+    /// The newest `SLING_SHOW_PROGRESS` tick, read from stderr before its line ends.
+    Progress(Progress),
+}
+
 /// Reads `reader` line by line, each line capped at `MAX_LINE_BYTES`, and forwards raw text to `tx` — every
 /// complete line of one read as one batch, so a burst of output costs one wake-up of the engine, not one per line.
-async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<Batch>) {
+/// On stderr, progress ticks are taken out of the unfinished line as they arrive (Sling ends that line only when
+/// the stream ends).
+async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<Piped>) {
     let mut reader = BufReader::with_capacity(READ_BYTES, reader);
     // The line being read, carried over between reads until its newline comes.
     let mut line: Vec<u8> = Vec::with_capacity(256);
@@ -325,8 +343,17 @@ async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<Batc
         if lines > 0 {
             let text = String::from_utf8(batch)
                 .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-            if tx.send(Batch { pipe, text }).await.is_err() {
+            if tx.send(Piped::Lines(Batch { pipe, text })).await.is_err() {
                 return;
+            }
+        }
+        if pipe == Pipe::Stderr && line.first().is_some_and(u8::is_ascii_digit) {
+            if let Some((used, p)) = sling_log::parse_progress(&String::from_utf8_lossy(&line)) {
+                // The ticks are ASCII, so `used` counts bytes of `line` too.
+                line.drain(..used.min(line.len()));
+                if tx.send(Piped::Progress(p)).await.is_err() {
+                    return;
+                }
             }
         }
         if small {
@@ -336,7 +363,7 @@ async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<Batc
     if !line.is_empty() {
         let mut text = String::from_utf8_lossy(&line).into_owned();
         text.push('\n');
-        let _ = tx.send(Batch { pipe, text }).await;
+        let _ = tx.send(Piped::Lines(Batch { pipe, text })).await;
     }
 }
 
@@ -418,6 +445,14 @@ struct Tally {
 }
 
 impl Tally {
+    fn progress(&self, p: Progress) -> AttemptEvent {
+        AttemptEvent::Progress {
+            stream: self.current_stream.clone(),
+            rows: p.rows,
+            rows_per_sec: p.rows_per_sec,
+        }
+    }
+
     fn observe(&mut self, line: &LogLine) -> Option<AttemptEvent> {
         self.run.lines += 1;
         if line.level == sling_log::Level::Error {
@@ -529,7 +564,7 @@ pub async fn run_attempt(
     if let Some(pid) = pgid {
         on_event(AttemptEvent::Spawned { pid });
     }
-    let (tx, mut rx) = mpsc::channel::<Batch>(BATCHES_IN_FLIGHT);
+    let (tx, mut rx) = mpsc::channel::<Piped>(BATCHES_IN_FLIGHT);
     if let Some(out) = child.stdout.take() {
         tokio::spawn(pump(out, Pipe::Stdout, tx.clone()));
     }
@@ -563,7 +598,8 @@ pub async fn run_attempt(
         tokio::select! {
             biased;
             msg = rx.recv(), if pipes_open => match msg {
-                Some(batch) => batch.lines().for_each(|raw| handle(raw, batch.pipe, &mut tally, &mut on_event)),
+                Some(Piped::Lines(batch)) => batch.lines().for_each(|raw| handle(raw, batch.pipe, &mut tally, &mut on_event)),
+                Some(Piped::Progress(p)) => on_event(tally.progress(p)),
                 None => pipes_open = false,
             },
             status = child.wait() => break status,
@@ -588,9 +624,10 @@ pub async fn run_attempt(
     let drain_until = tokio::time::Instant::now() + Duration::from_secs(2);
     while pipes_open {
         match tokio::time::timeout_at(drain_until, rx.recv()).await {
-            Ok(Some(batch)) => batch
+            Ok(Some(Piped::Lines(batch))) => batch
                 .lines()
                 .for_each(|raw| handle(raw, batch.pipe, &mut tally, &mut on_event)),
+            Ok(Some(Piped::Progress(_))) => {}
             _ => pipes_open = false,
         }
     }
@@ -641,7 +678,10 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(BATCHES_IN_FLIGHT);
         tokio::spawn(pump(Chunked { data, at: 0, step }, Pipe::Stdout, tx));
         let mut out = Vec::new();
-        while let Some(b) = rx.recv().await {
+        while let Some(piped) = rx.recv().await {
+            let Piped::Lines(b) = piped else {
+                panic!("stdout carries no progress ticks")
+            };
             assert!(b.text.ends_with('\n'), "a batch holds whole lines");
             out.extend(b.lines().map(str::to_owned));
         }

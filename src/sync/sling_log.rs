@@ -31,6 +31,40 @@ impl Level {
     }
 }
 
+/// One progress tick of `SLING_SHOW_PROGRESS=true`: rows of the running stream so far and Sling's own rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub elapsed_secs: u64,
+    pub rows: u64,
+    /// `None` on the first tick, which prints `? p/s`.
+    pub rows_per_sec: Option<u64>,
+}
+
+/// `<elapsed>s <rows> <rate> r/s <bytes> ` — written to stderr about once a second without a newline, so a line
+/// reader would see them only when the stream ends (SLING_FACTS §9). The trailing space ends a tick.
+static PROGRESS_TICK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(\d+)s ([\d,]+) (\?|[\d,]+) [rp]/s [\d.]+ [A-Za-z]*B ")
+        .expect("valid progress regex")
+});
+
+/// Reads the complete progress ticks at the start of `text` (an unfinished stderr line). Returns how many bytes
+/// they take and the newest tick, or `None` when `text` does not start with a complete tick.
+pub fn parse_progress(text: &str) -> Option<(usize, Progress)> {
+    let number = |s: &str| s.replace(',', "").parse::<u64>().ok();
+    let mut consumed = 0;
+    let mut last = None;
+    while let Some(c) = PROGRESS_TICK.captures(&text[consumed..]) {
+        let whole = c.get(0)?;
+        last = Some(Progress {
+            elapsed_secs: number(&c[1])?,
+            rows: number(&c[2])?,
+            rows_per_sec: number(&c[3]),
+        });
+        consumed += whole.end();
+    }
+    last.map(|p| (consumed, p))
+}
+
 /// Which pipe of the child a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -489,5 +523,32 @@ mod tests {
     fn interrupt_notice_is_a_warning() {
         let l = parse_line("interrupting...", Pipe::Stderr).expect("parsed");
         assert_eq!(l.level, Level::Warn);
+    }
+
+    #[test]
+    fn progress_ticks_as_sling_writes_them() {
+        // Captured from Sling 1.4.11 copying 1M SQLite rows with SLING_SHOW_PROGRESS=true (stderr, no newline).
+        let text =
+            "1s 31,791 ? p/s 1.4 MB 2s 57,247 25489 r/s 2.5 MB 3s 70,696 24708 r/s 3.1 MB 4s 84,3";
+        let (used, p) = parse_progress(text).expect("ticks");
+        assert_eq!(
+            p,
+            Progress {
+                elapsed_secs: 3,
+                rows: 70_696,
+                rows_per_sec: Some(24_708)
+            }
+        );
+        assert_eq!(&text[used..], "4s 84,3", "the unfinished tick stays");
+        let (_, first) = parse_progress("1s 31,791 ? p/s 1.4 MB ").expect("first tick");
+        assert_eq!(first.rows_per_sec, None);
+        assert_eq!(parse_progress("fatal: could not connect "), None);
+        assert_eq!(
+            parse_progress("1s 31,791 ? p/s 1.4 MB"),
+            None,
+            "not finished"
+        );
+        let (_, big) = parse_progress("75s 1,234,567 16,461 r/s 253 B ").expect("commas");
+        assert_eq!((big.rows, big.rows_per_sec), (1_234_567, Some(16_461)));
     }
 }

@@ -205,6 +205,24 @@ pub fn pipeline_note(pipeline: &str, level: tracing::Level, message: &Redacted) 
     }
 }
 
+/// A long stream's progress, at most every `PROGRESS_EVERY` per stream: a line in batch output (so `kubectl logs
+/// -f` shows a copy moving), a span event on the attempt span, a log record.
+pub fn progress(pipeline: &str, stream: Option<&str>, rows: u64, rows_per_sec: Option<u64>) {
+    let stream = stream.unwrap_or("");
+    let rate = rows_per_sec.map_or(-1, |r| r as i64);
+    tracing::info!(
+        target: SYNC,
+        pipeline,
+        stream,
+        rows = rows as i64,
+        rows_per_sec = rate,
+        "progress: {rows} rows so far"
+    );
+}
+
+/// How often a running stream's progress becomes a tracing event.
+pub const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// One Sling line as a tracing event inside the attempt span: a span event and a log record downstream.
 pub fn sling_line(pipeline: &str, job_id: &str, attempt: u32, line: &RedactedLine) {
     let time = line.time.as_deref().unwrap_or("");

@@ -9,7 +9,7 @@
 //! can meet the journal. Older versions kept them directly under the root; `migrate_legacy_layout` moves them.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -224,6 +224,19 @@ impl StateStore {
         }
     }
 
+    /// Is the pipeline's run lock held by anyone right now? Read from `/proc/locks` (Linux), so looking never takes
+    /// the lock and can never make another process's run be refused. `None` when it cannot be told.
+    pub fn lock_held(&self, pipeline: &str) -> Option<bool> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = match fs::metadata(self.pipeline_dir(pipeline).join(LOCK)) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(false),
+            Err(_) => return None,
+        };
+        let locks = fs::read_to_string("/proc/locks").ok()?;
+        Some(flock_listed(&locks, meta.dev(), meta.ino()))
+    }
+
     /// Records a finished run: one line in the journal.
     pub fn record(&self, report: &PipelineReport) -> Result<(), StateError> {
         let json = serde_json::to_string(report).map_err(|e| StateError::Io {
@@ -336,6 +349,62 @@ impl StateStore {
         }
         out
     }
+
+    /// Every journal record, oldest first: the rotated file, then the current one. Read line by line; lines that
+    /// do not parse (a torn write, an older format) are skipped.
+    pub fn for_each_record(&self, filter: Option<&str>, mut f: impl FnMut(PipelineReport)) {
+        // A cheap text test before parsing, for reading one pipeline's lines out of a large journal.
+        let needle = filter.and_then(|p| {
+            serde_json::to_string(p)
+                .ok()
+                .map(|q| format!("\"pipeline\":{q}"))
+        });
+        for path in [
+            self.root.join(format!("{JOURNAL}.1")),
+            self.root.join(JOURNAL),
+        ] {
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            for line in BufReader::new(file).split(b'\n') {
+                let Ok(line) = line else { break };
+                if needle
+                    .as_deref()
+                    .is_some_and(|n| !line.windows(n.len()).any(|w| w == n.as_bytes()))
+                {
+                    continue;
+                }
+                if let Ok(r) = serde_json::from_slice::<PipelineReport>(&line) {
+                    f(r);
+                }
+            }
+        }
+    }
+
+    /// For each pipeline, its newest sync run (incremental or backfill) and its newest noop: the console's starting
+    /// point, so a noop never hides how the last sync went.
+    pub fn latest_runs(&self) -> Vec<PipelineReport> {
+        let mut latest: std::collections::BTreeMap<(String, bool), PipelineReport> =
+            Default::default();
+        self.for_each_record(None, |r| {
+            latest.insert((r.pipeline.clone(), r.mode == Mode::Noop), r);
+        });
+        latest.into_values().collect()
+    }
+
+    /// One pipeline's runs, newest first, at most `limit`.
+    pub fn pipeline_history(&self, pipeline: &str, limit: usize) -> Vec<PipelineReport> {
+        let mut runs = std::collections::VecDeque::with_capacity(limit.min(64));
+        self.for_each_record(Some(pipeline), |r| {
+            if r.pipeline == pipeline {
+                if runs.len() == limit {
+                    runs.pop_front();
+                }
+                runs.push_back(r);
+            }
+        });
+        runs.into_iter().rev().collect()
+    }
 }
 
 /// True when the file is not empty and its last byte is not a newline.
@@ -350,10 +419,23 @@ fn ends_torn(file: &File) -> std::io::Result<bool> {
     Ok(last[0] != b'\n')
 }
 
+/// Whether `/proc/locks` lists a FLOCK on the file with this device and inode (`MAJ:MIN:INODE`, hex device).
+fn flock_listed(locks: &str, dev: u64, ino: u64) -> bool {
+    // glibc's major()/minor() encoding of a dev_t.
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let id = format!("{major:02x}:{minor:02x}:{ino}");
+    locks.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        // `1: FLOCK  ADVISORY  WRITE 10226 fe:00:5554242 0 EOF`; a waiter's line starts with `->`.
+        f.get(1) == Some(&"FLOCK") && f.get(5) == Some(&id.as_str())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::event::{Mode, Status};
+    use crate::sync::event::Status;
 
     fn report(p: &str, rows: u64) -> PipelineReport {
         let now = chrono::Utc::now();
@@ -519,6 +601,40 @@ mod tests {
     }
 
     #[test]
+    fn history_is_newest_first_per_pipeline_and_skips_torn_lines() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = StateStore::new(d.path());
+        s.record(&report("a", 1)).expect("record");
+        s.record(&report("ab", 7)).expect("record");
+        // A torn line, as a crash mid-write leaves it.
+        fs::OpenOptions::new()
+            .append(true)
+            .open(d.path().join(JOURNAL))
+            .and_then(|mut f| f.write_all(b"{\"sync_job_id\":\"j\",\"pipeline\":\"a\",\"mo\n"))
+            .expect("append");
+        s.record(&report("a", 2)).expect("record");
+        let mut noop = report("a", 0);
+        noop.mode = Mode::Noop;
+        s.record(&noop).expect("record");
+        let rows: Vec<u64> = s.pipeline_history("a", 10).iter().map(|r| r.rows).collect();
+        assert_eq!(rows, [0, 2, 1]);
+        assert_eq!(s.pipeline_history("a", 2).len(), 2);
+        let latest: Vec<(String, Mode, u64)> = s
+            .latest_runs()
+            .into_iter()
+            .map(|r| (r.pipeline, r.mode, r.rows))
+            .collect();
+        assert_eq!(
+            latest,
+            [
+                ("a".into(), Mode::Incremental, 2),
+                ("a".into(), Mode::Noop, 0),
+                ("ab".into(), Mode::Incremental, 7)
+            ]
+        );
+    }
+
+    #[test]
     fn pipeline_names_cannot_meet_the_journal() {
         let d = tempfile::tempdir().expect("tempdir");
         let s = StateStore::new(d.path());
@@ -570,6 +686,24 @@ mod tests {
             s.migrate_legacy_layout().expect("again"),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn lock_held_is_seen_without_taking_the_lock() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = StateStore::new(d.path());
+        assert_eq!(s.lock_held("orders"), Some(false), "no lock file yet");
+        let held = s.lock("orders", "job-1").expect("lock");
+        if std::path::Path::new("/proc/locks").exists() {
+            assert_eq!(s.lock_held("orders"), Some(true));
+            // Looking did not take it: a second process would still be refused, and the holder keeps it.
+            assert!(matches!(
+                s.lock("orders", "job-2"),
+                Err(StateError::Locked { .. })
+            ));
+            drop(held);
+            assert_eq!(s.lock_held("orders"), Some(false));
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub(crate) mod batch_format;
 pub mod config;
+mod console_log;
 pub mod health;
 pub mod log_queue;
 pub(crate) mod metrics;
@@ -219,7 +220,7 @@ impl Telemetry {
             }
             Output::Console => {
                 layers.push(
-                    tui_logger::TuiTracingSubscriberLayer
+                    console_log::ConsoleLogLayer
                         .with_filter(filter_fn(|m| is_ours(m) && m.target() != spans::SLING))
                         .boxed(),
                 );

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::logbuf::LogEntry;
-use super::model::{Activity, Model, Retry, Run};
-use crate::sync::event::{CheckOutcome, PipelineReport, SyncEvent};
+use super::model::{outcome_text, Activity, LiveProgress, Locked, Model, Overlay, Retry, Run};
+use crate::sync::event::{CheckOutcome, Mode, PipelineReport, SyncEvent};
 use crate::sync::sling_log::LogLine;
 
 fn short(id: &str) -> &str {
@@ -48,6 +48,8 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
             max_attempts,
         } => {
             if let Some(p) = model.pipeline_mut(&pipeline) {
+                // A new try: whoever held the lock may be gone (PipelineLocked says so again if not).
+                p.locked = None;
                 p.log.push(LogEntry::marker(format!(
                     "── {mode} run started · job {} ──",
                     short(&sync_job_id)
@@ -65,6 +67,7 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
                     error: None,
                     checks: Vec::new(),
                     cancel_requested: false,
+                    progress: None,
                 }));
             }
         }
@@ -80,6 +83,7 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
                     run.max_attempts = max_attempts;
                     run.retry = None;
                     run.rows_before = run.rows;
+                    run.progress = None;
                 }
                 let pid = pid.map_or_else(|| "not started".to_string(), |p| format!("pid {p}"));
                 p.log.push(LogEntry::marker(format!(
@@ -111,16 +115,37 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
             {
                 run.rows = run.rows_before + total;
                 *run.streams.entry(stream).or_default() += rows;
+                // The stream is counted now; its progress would count it twice.
+                run.progress = None;
+            }
+        }
+        SyncEvent::Progress {
+            pipeline,
+            stream,
+            rows,
+            rows_per_sec,
+            ..
+        } => {
+            if let Some(Activity::Active(run)) =
+                model.pipeline_mut(&pipeline).map(|p| &mut p.activity)
+            {
+                run.progress = Some(LiveProgress {
+                    stream,
+                    rows,
+                    rows_per_sec,
+                });
             }
         }
         SyncEvent::AttemptFinished { pipeline, outcome } => {
             if let Some(p) = model.pipeline_mut(&pipeline) {
-                let text = match &outcome.reason {
-                    Some(r) => format!("── attempt {} {}: {r} ──", outcome.attempt, outcome.status),
-                    None => format!("── attempt {} {} ──", outcome.attempt, outcome.status),
-                };
+                let text = format!(
+                    "── attempt {} {} ──",
+                    outcome.attempt,
+                    outcome_text(outcome.status, outcome.reason.as_deref())
+                );
                 p.log.push(LogEntry::marker(text));
                 if let Activity::Active(run) = &mut p.activity {
+                    run.progress = None;
                     run.error = outcome.reason;
                 }
             }
@@ -156,6 +181,21 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
                 if let Activity::Active(run) = &mut p.activity {
                     run.checks.push(check);
                 }
+            }
+        }
+        SyncEvent::PipelineLocked {
+            pipeline,
+            sync_job_id,
+            holder,
+        } => {
+            if let Some(p) = model.pipeline_mut(&pipeline) {
+                p.log.push(LogEntry::marker(format!(
+                    "── not started: another process holds the run lock ({holder}) ──"
+                )));
+                p.locked = Some(Locked {
+                    holder,
+                    refused_job: sync_job_id,
+                });
             }
         }
         SyncEvent::RunRefused { pipeline, reason } => {
@@ -195,11 +235,37 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
 }
 
 fn finish(model: &mut Model, report: PipelineReport) {
+    if let Some(Overlay::History {
+        pipeline,
+        runs,
+        selected,
+    }) = &mut model.overlay
+    {
+        if *pipeline == report.pipeline {
+            runs.insert(0, report.clone());
+            // The operator keeps looking at the same run.
+            if *selected > 0 {
+                *selected += 1;
+            }
+        }
+    }
     let Some(p) = model.pipeline_mut(&report.pipeline) else {
         return;
     };
+    // A run refused by another process's lock is not a run: it changes neither the last result nor the counts.
+    if p.locked
+        .as_ref()
+        .is_some_and(|l| l.refused_job == report.sync_job_id)
+    {
+        p.activity = Activity::Idle;
+        return;
+    }
     let text = match &report.error {
-        Some(e) => format!("── {} {}: {e} ──", report.mode, report.status),
+        Some(e) => format!(
+            "── {} {} ──",
+            report.mode,
+            outcome_text(report.status, Some(e))
+        ),
         None => format!(
             "── {} {}: {} rows in {:.1}s ──",
             report.mode, report.status, report.rows, report.duration_seconds
@@ -207,5 +273,10 @@ fn finish(model: &mut Model, report: PipelineReport) {
     };
     p.log.push(LogEntry::marker(text));
     p.activity = Activity::Idle;
-    p.last = Some(report);
+    // A noop validates; it never replaces the last sync's result.
+    if report.mode == Mode::Noop {
+        p.last_noop = Some(report);
+    } else {
+        p.last = Some(report);
+    }
 }

@@ -25,19 +25,42 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Command> {
         Some(Overlay::Help { scroll }) => {
             match action {
                 Action::Close | Action::Help => model.overlay = None,
-                Action::Down | Action::Up => {
-                    let scroll = if action == Action::Down {
-                        scroll.saturating_add(1).min(keys::KEYS.len() as u16)
-                    } else {
-                        scroll.saturating_sub(1)
-                    };
-                    model.overlay = Some(Overlay::Help { scroll });
-                }
                 Action::Quit => {
                     model.overlay = None;
                     return quit(model);
                 }
-                _ => {}
+                _ => {
+                    let rows = usize::from(model.overlay_rows.max(1));
+                    let last = keys::help_rows().saturating_sub(rows);
+                    let scroll = moved(usize::from(scroll), last, rows, action);
+                    model.overlay = Some(Overlay::Help {
+                        scroll: u16::try_from(scroll).unwrap_or(u16::MAX),
+                    });
+                }
+            }
+            Vec::new()
+        }
+        Some(Overlay::History {
+            pipeline,
+            runs,
+            selected,
+        }) => {
+            match action {
+                Action::Close => model.overlay = None,
+                Action::Quit => {
+                    model.overlay = None;
+                    return quit(model);
+                }
+                _ => {
+                    let rows = usize::from(model.overlay_rows.max(1));
+                    let last = runs.len().saturating_sub(1);
+                    let selected = moved(selected, last, rows, action);
+                    model.overlay = Some(Overlay::History {
+                        pipeline,
+                        runs,
+                        selected,
+                    });
+                }
             }
             Vec::new()
         }
@@ -51,6 +74,20 @@ pub fn update(model: &mut Model, action: Action) -> Vec<Command> {
         }
         None => main(model, action),
     }
+}
+
+/// A position in a list of `last + 1` entries after a movement key; `page` entries per page.
+fn moved(pos: usize, last: usize, page: usize, action: Action) -> usize {
+    match action {
+        Action::Up => pos.saturating_sub(1),
+        Action::Down => pos + 1,
+        Action::PageUp => pos.saturating_sub(page),
+        Action::PageDown => pos + page,
+        Action::First => 0,
+        Action::Last => last,
+        _ => pos,
+    }
+    .min(last)
 }
 
 fn main(model: &mut Model, action: Action) -> Vec<Command> {
@@ -111,6 +148,19 @@ fn main(model: &mut Model, action: Action) -> Vec<Command> {
         }
         Action::Help => {
             model.overlay = Some(Overlay::Help { scroll: 0 });
+            Vec::new()
+        }
+        Action::History => {
+            match model.selected_pipeline() {
+                // The console reads the journal and opens the view (`model::show_history`).
+                Some(p) => model.history_request = Some(p.info.name.clone()),
+                None => model.warn("no pipeline selected"),
+            }
+            Vec::new()
+        }
+        Action::Rescan => {
+            // The console reads the pipeline files (`model::set_pipelines`) and tells the engine.
+            model.rescan_request = true;
             Vec::new()
         }
         Action::Quit => quit(model),
@@ -224,15 +274,39 @@ fn run_selected(model: &mut Model, mode: Mode) -> Vec<Command> {
     }]
 }
 
+/// `a`: the pipelines the filter shows that are not busy. One starts at once; more ask first.
 fn run_all(model: &mut Model) -> Vec<Command> {
     let names: Vec<String> = model
-        .pipelines
-        .iter()
+        .visible()
+        .into_iter()
+        .map(|i| &model.pipelines[i])
         .filter(|p| !p.is_active())
         .map(|p| p.info.name.clone())
         .collect();
+    match names.len() {
+        0 => {
+            model.warn("every pipeline shown is already queued or running");
+            Vec::new()
+        }
+        1 => start_all(model, names),
+        _ => {
+            model.overlay = Some(Overlay::Confirm {
+                what: Confirm::RunAll { pipelines: names },
+                yes: false,
+            });
+            Vec::new()
+        }
+    }
+}
+
+fn start_all(model: &mut Model, names: Vec<String>) -> Vec<Command> {
+    // Anything that got busy while the dialog was open is left out.
+    let names: Vec<String> = names
+        .into_iter()
+        .filter(|n| model.pipeline(n).is_some_and(|p| !p.is_active()))
+        .collect();
     if names.is_empty() {
-        model.warn("every pipeline is already queued or running");
+        model.warn("every pipeline shown is already queued or running");
         return Vec::new();
     }
     queue(model, &names, Mode::Incremental);
@@ -293,6 +367,12 @@ fn quit(model: &mut Model) -> Vec<Command> {
 
 fn dialog(model: &mut Model, what: Confirm, yes: bool, action: Action) -> Vec<Command> {
     let confirmed = match action {
+        // Ctrl-C twice quits: the second one answers the quit dialog; in any other dialog it asks to quit.
+        Action::Quit if matches!(what, Confirm::Quit { .. }) => true,
+        Action::Quit => {
+            model.overlay = None;
+            return quit(model);
+        }
         Action::Yes => true,
         Action::No => false,
         Action::Press => yes,
@@ -308,6 +388,7 @@ fn dialog(model: &mut Model, what: Confirm, yes: bool, action: Action) -> Vec<Co
             Confirm::Backfill { pipeline, .. } => format!("backfill of {pipeline} not started"),
             Confirm::Cancel { pipeline } => format!("{pipeline} keeps running"),
             Confirm::Quit { .. } => "not quitting".to_string(),
+            Confirm::RunAll { .. } => "nothing started".to_string(),
         });
         return Vec::new();
     }
@@ -325,19 +406,30 @@ fn dialog(model: &mut Model, what: Confirm, yes: bool, action: Action) -> Vec<Co
             }]
         }
         Confirm::Cancel { pipeline } => {
-            match model.pipeline_mut(&pipeline).map(|p| &mut p.activity) {
-                Some(Activity::Active(run)) => run.cancel_requested = true,
+            // Say what will really happen: only a running attempt has a Sling to interrupt.
+            let how = match model.pipeline_mut(&pipeline).map(|p| &mut p.activity) {
+                Some(Activity::Active(run)) => {
+                    run.cancel_requested = true;
+                    if run.retry.is_some() {
+                        "the retry will not start"
+                    } else if run.attempt == 0 {
+                        "it stops before Sling starts"
+                    } else {
+                        "Sling gets SIGINT"
+                    }
+                }
                 Some(Activity::Queued {
                     job_id: Some(_), ..
-                }) => {}
+                }) => "it will not start",
                 _ => {
                     model.say(format!("{pipeline} already finished"));
                     return Vec::new();
                 }
-            }
-            model.say(format!("cancelling {pipeline}: Sling gets SIGINT"));
+            };
+            model.say(format!("cancelling {pipeline}: {how}"));
             vec![Command::Cancel { pipeline }]
         }
+        Confirm::RunAll { pipelines } => start_all(model, pipelines),
         Confirm::Quit { .. } => {
             model.quit = true;
             vec![Command::CancelAll]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::logbuf::LogBuffer;
+use super::logbuf::{LogBuffer, LogEntry};
 use crate::sync::event::{Check, Mode, PipelineReport, Status};
 use crate::sync::redact::Redacted;
 use crate::telemetry::HealthSnapshot;
@@ -60,6 +60,30 @@ pub struct Run {
     pub error: Option<Redacted>,
     pub checks: Vec<Check>,
     pub cancel_requested: bool,
+    /// The running stream's rows so far (Sling's progress ticks), until its `inserted N rows` line counts them.
+    pub progress: Option<LiveProgress>,
+}
+
+/// Who holds a pipeline's run lock, as the lock file says (`pid … job … since …`), and which of our jobs it refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locked {
+    pub holder: String,
+    pub refused_job: String,
+}
+
+/// Rows so far of the stream that is copying now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveProgress {
+    pub stream: Option<String>,
+    pub rows: u64,
+    pub rows_per_sec: Option<u64>,
+}
+
+impl Run {
+    /// Rows of this run so far: counted streams plus the running stream's progress.
+    pub fn rows_so_far(&self) -> u64 {
+        self.rows + self.progress.as_ref().map_or(0, |p| p.rows)
+    }
 }
 
 /// What a pipeline is doing now.
@@ -83,6 +107,8 @@ pub enum Shown {
     Running,
     Retrying,
     Cancelling,
+    /// Refused because another process holds the run lock; not a failure.
+    Busy,
     Done(Status),
 }
 
@@ -94,6 +120,7 @@ impl Shown {
             Shown::Running => "running",
             Shown::Retrying => "retrying",
             Shown::Cancelling => "cancelling",
+            Shown::Busy => "busy",
             Shown::Done(s) => s.as_str(),
         }
     }
@@ -103,8 +130,13 @@ impl Shown {
 pub struct PipelineView {
     pub info: PipelineInfo,
     pub activity: Activity,
-    /// The newest finished run: from the history journal at start, then from this session.
+    /// The newest finished sync run (incremental or backfill): from the history journal at start, then from this
+    /// session. The status column and the header counts come from it.
     pub last: Option<PipelineReport>,
+    /// The newest noop, kept apart so that validating a pipeline never hides how its last sync went.
+    pub last_noop: Option<PipelineReport>,
+    /// Another process holds the run lock: our last run was refused. Not a failure; cleared when the lock is free.
+    pub locked: Option<Locked>,
     pub log: LogBuffer,
 }
 
@@ -131,6 +163,7 @@ impl PipelineView {
             Activity::Active(r) if r.cancel_requested => Shown::Cancelling,
             Activity::Active(r) if r.retry.is_some() => Shown::Retrying,
             Activity::Active(_) => Shown::Running,
+            Activity::Idle if self.locked.is_some() => Shown::Busy,
             Activity::Idle => self
                 .last
                 .as_ref()
@@ -164,12 +197,23 @@ pub enum LogSource {
 /// What a confirmation dialog would do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirm {
-    Backfill { pipeline: String, target: String },
-    Cancel { pipeline: String },
-    Quit { active: usize },
+    Backfill {
+        pipeline: String,
+        target: String,
+    },
+    Cancel {
+        pipeline: String,
+    },
+    Quit {
+        active: usize,
+    },
+    /// `a` with more than one pipeline to start: the ones the filter shows and that are not busy.
+    RunAll {
+        pipelines: Vec<String>,
+    },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Overlay {
     Help {
         scroll: u16,
@@ -178,6 +222,12 @@ pub enum Overlay {
     Confirm {
         what: Confirm,
         yes: bool,
+    },
+    /// One pipeline's runs from the journal, newest first; `selected` indexes `runs`.
+    History {
+        pipeline: String,
+        runs: Vec<PipelineReport>,
+        selected: usize,
     },
 }
 
@@ -193,8 +243,10 @@ pub struct Message {
 pub struct ModelInit {
     pub mission_cluster_id: String,
     pub pipelines: Vec<PipelineInfo>,
-    /// The newest journal record of each pipeline (`StateStore::last_runs`).
+    /// The newest sync and the newest noop record of each pipeline (`StateStore::latest_runs`).
     pub history: Vec<PipelineReport>,
+    /// The state directory in use, shown in the header.
+    pub state_root: String,
     pub max_attempts: u32,
     pub telemetry_enabled: bool,
     pub no_color: bool,
@@ -204,6 +256,7 @@ pub struct ModelInit {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     pub mission_cluster_id: String,
+    pub state_root: String,
     pub telemetry_enabled: bool,
     pub health: Option<HealthSnapshot>,
     /// Jobs started in this session and not finished, oldest first.
@@ -226,6 +279,12 @@ pub struct Model {
     pub log_source: LogSource,
     /// Height of the log pane's text area in the last frame; the console sets it before each draw.
     pub log_rows: u16,
+    /// Text rows of an overlay (help, history) in the last frame, for paging; set before each draw like `log_rows`.
+    pub overlay_rows: u16,
+    /// The history view asked for, until the console has read the journal (`show_history`).
+    pub history_request: Option<String>,
+    /// `u`: read the pipeline files again, until the console has done it (`set_pipelines`).
+    pub rescan_request: bool,
     pub message: Option<Message>,
     /// The operator asked to quit (after confirming, when runs were active).
     pub quit: bool,
@@ -242,6 +301,8 @@ impl Model {
                 info,
                 activity: Activity::Idle,
                 last: None,
+                last_noop: None,
+                locked: None,
                 log: LogBuffer::default(),
             })
             .collect();
@@ -251,11 +312,32 @@ impl Model {
                 last_job = Some(r);
             }
             if let Some(p) = pipelines.iter_mut().find(|p| p.info.name == r.pipeline) {
-                p.last = Some(r.clone());
+                let slot = if r.mode == Mode::Noop {
+                    &mut p.last_noop
+                } else {
+                    &mut p.last
+                };
+                if slot
+                    .as_ref()
+                    .is_none_or(|old| r.finished_at >= old.finished_at)
+                {
+                    *slot = Some(r.clone());
+                }
+            }
+        }
+        // After a restart the log pane starts with what the journal says about the last runs, so a failed
+        // pipeline shows its error rather than an empty pane.
+        for p in &mut pipelines {
+            let mut known: Vec<&PipelineReport> = p.last.iter().chain(&p.last_noop).collect();
+            known.sort_by_key(|r| r.finished_at);
+            let lines: Vec<String> = known.into_iter().map(journal_line).collect();
+            for line in lines {
+                p.log.push(LogEntry::marker(line));
             }
         }
         Self {
             mission_cluster_id: init.mission_cluster_id,
+            state_root: init.state_root,
             telemetry_enabled: init.telemetry_enabled,
             health: None,
             active_jobs: Vec::new(),
@@ -272,10 +354,18 @@ impl Model {
             detail_scroll: 0,
             log_source: LogSource::Sling,
             log_rows: 10,
+            overlay_rows: 10,
+            history_request: None,
+            rescan_request: false,
             message: None,
             quit: false,
             stopping: false,
         }
+    }
+
+    /// The failed count of the header: pipelines whose last sync failed and that are not running again.
+    pub fn failed_count(&self) -> usize {
+        self.count(|s| s == Shown::Done(Status::Failed))
     }
 
     /// Indices of the pipelines that pass the filter (case-insensitive substring of the name).
@@ -362,4 +452,118 @@ pub fn tick(model: &mut Model, now: DateTime<Utc>) {
     {
         model.message = None;
     }
+}
+/// `failed: <reason>`, without saying the status twice when the reason starts with it (`cancelled: context
+/// canceled` rather than `cancelled: cancelled: context canceled`).
+pub fn outcome_text(status: Status, reason: Option<&str>) -> String {
+    let Some(reason) = reason.map(str::trim).filter(|r| !r.is_empty()) else {
+        return status.to_string();
+    };
+    let word = status.as_str();
+    let rest = reason
+        .strip_prefix(word)
+        .filter(|r| r.is_empty() || r.starts_with(':') || r.starts_with(' '))
+        .map(|r| r.trim_start_matches(':').trim());
+    match rest {
+        Some("") => word.to_string(),
+        Some(r) => format!("{word}: {r}"),
+        None => format!("{word}: {reason}"),
+    }
+}
+
+/// The log pane's first line for a run known from the journal.
+fn journal_line(r: &PipelineReport) -> String {
+    let when = r.finished_at.format("%Y-%m-%d %H:%M");
+    let what = match (&r.error, r.status) {
+        (Some(e), _) => outcome_text(r.status, Some(e)),
+        (None, Status::Success) if r.mode != Mode::Noop => {
+            format!("success: {} rows", super::view::format::thousands(r.rows))
+        }
+        (None, s) => s.to_string(),
+    };
+    format!("── journal {when}Z: {} {what} ──", r.mode)
+}
+
+/// The lock that refused a run is free again: the row goes back to what the journal now says (the other holder
+/// may have recorded a run). `runs` is the pipeline's journal, newest first.
+pub fn lock_released(model: &mut Model, pipeline: &str, runs: &[PipelineReport]) {
+    let Some(p) = model.pipeline_mut(pipeline) else {
+        return;
+    };
+    if p.locked.take().is_none() {
+        return;
+    }
+    let newest = |noop: bool| {
+        runs.iter()
+            .find(|r| (r.mode == Mode::Noop) == noop)
+            .cloned()
+    };
+    if let Some(r) = newest(false) {
+        if p.last
+            .as_ref()
+            .is_none_or(|old| r.finished_at > old.finished_at)
+        {
+            p.last = Some(r);
+        }
+    }
+    if let Some(r) = newest(true) {
+        if p.last_noop
+            .as_ref()
+            .is_none_or(|old| r.finished_at > old.finished_at)
+        {
+            p.last_noop = Some(r);
+        }
+    }
+    p.log
+        .push(LogEntry::marker("── the run lock is free again ──"));
+}
+
+/// The pipeline files as read again: new ones appear, removed ones go (unless still queued or running: they stay
+/// until they finish), the others keep their state and log. The selection stays on the same pipeline.
+pub fn set_pipelines(model: &mut Model, infos: Vec<PipelineInfo>) {
+    let previous = model.selected_pipeline().map(|p| p.info.name.clone());
+    let mut old: Vec<PipelineView> = std::mem::take(&mut model.pipelines);
+    let before = old.len();
+    let mut added = 0;
+    let mut views: Vec<PipelineView> = Vec::with_capacity(infos.len());
+    for info in infos {
+        match old.iter().position(|p| p.info.name == info.name) {
+            Some(i) => {
+                let mut v = old.swap_remove(i);
+                v.info = info;
+                views.push(v);
+            }
+            None => {
+                added += 1;
+                views.push(PipelineView {
+                    info,
+                    activity: Activity::Idle,
+                    last: None,
+                    last_noop: None,
+                    locked: None,
+                    log: LogBuffer::default(),
+                });
+            }
+        }
+    }
+    let busy: Vec<PipelineView> = old.into_iter().filter(|p| p.is_active()).collect();
+    let gone = before + added - views.len() - busy.len();
+    views.extend(busy);
+    views.sort_by(|a, b| a.info.name.cmp(&b.info.name));
+    model.pipelines = views;
+    let index = previous.and_then(|n| model.pipelines.iter().position(|p| p.info.name == n));
+    model.reselect(index);
+    model.say(format!(
+        "pipeline files read again: {} pipeline(s), {added} new, {gone} gone",
+        model.pipelines.len()
+    ));
+}
+
+/// Opens the history view with what the console read from the journal (newest first).
+pub fn show_history(model: &mut Model, pipeline: String, runs: Vec<PipelineReport>) {
+    model.overlay = Some(Overlay::History {
+        pipeline,
+        runs,
+        selected: 0,
+    });
 }

@@ -72,6 +72,7 @@ impl Engine {
         attempt: u32,
     ) -> AttemptRun {
         let mut dropped = 0u64;
+        let mut last_progress: Option<(Option<String>, std::time::Instant)> = None;
         let (sink, max_attempts) = (ctx.sink, ctx.max_attempts);
         let name = ctx.pipeline.name.as_str();
         let job_id = ctx.job.sync_job_id.as_str();
@@ -96,6 +97,29 @@ impl Engine {
                 {
                     dropped += 1;
                 }
+            }
+            AttemptEvent::Progress {
+                stream,
+                rows,
+                rows_per_sec,
+            } => {
+                // Every tick goes to the front-end; tracing (batch output, span events) gets one per stream every
+                // PROGRESS_EVERY, so a long copy costs a bounded number of events.
+                let due = match &last_progress {
+                    Some((s, at)) => *s != stream || at.elapsed() >= spans::PROGRESS_EVERY,
+                    None => true,
+                };
+                if due {
+                    spans::progress(name, stream.as_deref(), rows, rows_per_sec);
+                    last_progress = Some((stream.clone(), std::time::Instant::now()));
+                }
+                sink.send(SyncEvent::Progress {
+                    pipeline: name.to_owned(),
+                    attempt,
+                    stream,
+                    rows,
+                    rows_per_sec,
+                });
             }
             AttemptEvent::Rows {
                 stream,

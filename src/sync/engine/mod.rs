@@ -121,7 +121,7 @@ impl Engine {
     pub async fn serve(
         self,
         mut commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
-        pipelines: Vec<Pipeline>,
+        mut pipelines: Vec<Pipeline>,
         sink: EventSink,
         shutdown: CancellationToken,
     ) {
@@ -140,6 +140,7 @@ impl Engine {
                     }
                     Some(Command::Cancel { pipeline }) => { self.cancel(&pipeline); }
                     Some(Command::CancelAll) => self.cancel_all(),
+                    Some(Command::SetPipelines(list)) => pipelines = list,
                 },
                 Some(_) = jobs.join_next(), if !jobs.is_empty() => {}
             }

@@ -15,7 +15,7 @@ use crate::sync::noop::NoopShared;
 use crate::sync::pipeline::Pipeline;
 use crate::sync::redact::Redacted;
 use crate::sync::spans;
-use crate::sync::state::RunLock;
+use crate::sync::state::{RunLock, StateError};
 
 impl Engine {
     /// Runs one pipeline inside its `sync.pipeline` span and records it; the caller reports `PipelineFinished`.
@@ -122,6 +122,13 @@ impl Engine {
         let lock = match self.cfg.state.lock(&p.name, &job.sync_job_id) {
             Ok(l) => l,
             Err(e) => {
+                if let StateError::Locked { holder, .. } = &e {
+                    sink.send(SyncEvent::PipelineLocked {
+                        pipeline: p.name.clone(),
+                        sync_job_id: job.sync_job_id.clone(),
+                        holder: self.redactor.redact(holder.trim()),
+                    });
+                }
                 let error = self.redactor.redacted(&e.to_string());
                 spans::pipeline_note(&p.name, tracing::Level::WARN, &error);
                 report.error = Some(error);

@@ -11,8 +11,8 @@ use ratatui::Frame;
 use super::format::{ago, clean, short_id, thousands};
 use super::theme::Theme;
 use super::{focused, pane, styled};
-use crate::sync::event::CheckOutcome;
-use crate::ui::model::{Activity, Model, Pane, PipelineView};
+use crate::sync::event::{CheckOutcome, PipelineReport, Status};
+use crate::ui::model::{outcome_text, Activity, Model, Pane, PipelineView, Shown};
 
 const LABEL_W: usize = 9;
 
@@ -32,16 +32,19 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, now: DateTime<Utc>, 
         .flat_map(|(label, text, style)| wrap_field(label, &clean(&text), style, width, theme))
         .collect();
     let inner_rows = area.height.saturating_sub(2);
-    let max_scroll = u16::try_from(lines.len())
-        .unwrap_or(u16::MAX)
-        .saturating_sub(inner_rows);
-    let block = pane(p.name(), Vec::new(), has_focus, theme);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .scroll((model.detail_scroll.min(max_scroll), 0)),
-        area,
-    );
+    let total = u16::try_from(lines.len()).unwrap_or(u16::MAX);
+    let max_scroll = total.saturating_sub(inner_rows);
+    let scroll = model.detail_scroll.min(max_scroll);
+    // Say when there is more than fits, and how to get to it.
+    let below = total.saturating_sub(scroll + inner_rows);
+    let more = match (scroll > 0, below > 0) {
+        (_, true) => format!(" ↓ {below} more (Tab, j) "),
+        (true, false) => format!(" ↑ {scroll} more "),
+        (false, false) => String::new(),
+    };
+    let block = pane(p.name(), Vec::new(), has_focus, theme)
+        .title_bottom(Line::from(styled(more, theme.bold())).right_aligned());
+    frame.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)), area);
 }
 
 /// Text rows the selected pipeline's detail needs at this inner width. Times do not change the count much, so any
@@ -124,6 +127,49 @@ fn fields(p: &PipelineView, now: DateTime<Utc>, theme: &Theme) -> Vec<Field> {
         (Activity::Idle, None) => "not run yet".into(),
     };
     out.push(("mode", run, plain));
+    if let Some(l) = p.run().and_then(|r| r.progress.as_ref()) {
+        let rate = l
+            .rows_per_sec
+            .map_or_else(String::new, |r| format!(" · {} r/s", thousands(r)));
+        out.push((
+            "progress",
+            format!(
+                "{}{} rows so far{rate}",
+                l.stream
+                    .as_deref()
+                    .map_or_else(String::new, |s| format!("{s}: ")),
+                thousands(l.rows)
+            ),
+            plain,
+        ));
+    }
+    if let Some(l) = &p.locked {
+        out.push((
+            "busy",
+            format!(
+                "another process holds the run lock: {} (refreshes when it is free)",
+                l.holder
+            ),
+            theme.status(Shown::Busy),
+        ));
+    }
+    // While a run is active the table says `now`; the run before it is here.
+    if let (Activity::Active(_) | Activity::Queued { .. }, Some(r)) = (&p.activity, &p.last) {
+        out.push((
+            "previous",
+            format!(
+                "{} {} · {} · {} rows",
+                r.mode,
+                r.status,
+                ago(r.finished_at, now),
+                thousands(r.rows)
+            ),
+            theme.status(Shown::Done(r.status)),
+        ));
+    }
+    if let Some(n) = &p.last_noop {
+        out.push(("noop", noop_text(n, now), noop_style(n, theme)));
+    }
     out.push(("state", p.info.state_path.clone(), plain));
     let error = match (&p.activity, &p.last) {
         (Activity::Active(r), _) => r.error.as_ref().map(|e| e.to_string()),
@@ -136,7 +182,7 @@ fn fields(p: &PipelineView, now: DateTime<Utc>, theme: &Theme) -> Vec<Field> {
         None => ("error", "-".into(), plain),
     });
     out.extend(streams(p, theme));
-    let checks = match (&p.activity, &p.last) {
+    let checks = match (&p.activity, &p.last_noop) {
         (Activity::Active(r), _) => r.checks.as_slice(),
         (Activity::Idle, Some(r)) => r.checks.as_slice(),
         _ => &[],
@@ -154,6 +200,26 @@ fn fields(p: &PipelineView, now: DateTime<Utc>, theme: &Theme) -> Vec<Field> {
         ));
     }
     out
+}
+
+/// A noop's outcome in one line: it validates, it does not sync, so it has its own line.
+fn noop_text(n: &PipelineReport, now: DateTime<Utc>) -> String {
+    let failed = n
+        .checks
+        .iter()
+        .filter(|c| c.outcome == CheckOutcome::Failed)
+        .count();
+    let verdict = match (n.status, failed, n.checks.len()) {
+        (Status::Success, 0, 0) => "passed".to_string(),
+        (Status::Success, 0, total) => format!("passed: {total} of {total} checks ok"),
+        (Status::Failed, f, total) if f > 0 => format!("failed: {f} of {total} checks failed"),
+        (s, _, _) => outcome_text(s, n.error.as_deref()),
+    };
+    format!("{verdict} · {}", ago(n.finished_at, now))
+}
+
+fn noop_style(n: &PipelineReport, theme: &Theme) -> Style {
+    theme.status(Shown::Done(n.status))
 }
 
 /// One line per stream: name, rows of the current (or last) run, and Sling's mode for it.

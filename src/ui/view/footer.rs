@@ -5,7 +5,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::format::clean;
 use super::styled;
 use super::theme::Theme;
 use crate::ui::keys::{self, Scope};
@@ -24,17 +23,17 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     } else if model.filter_editing {
         spans.push(styled(" filter: ", theme.bold()));
         spans.push(Span::raw(format!("{}█ ", model.filter)));
-    } else if let Some(m) = &model.message {
-        let style = if m.error { theme.error() } else { theme.bold() };
-        spans.push(styled(format!(" {} ", clean(&m.text)), style));
-        spans.push(styled("│", theme.dim()));
     }
+    // Status messages are drawn above this line (view::message), so they never push a hint out.
     let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
-    for (key, word) in fitting(
+    for (i, (key, word)) in fitting(
         keys::scope(model),
         usize::from(area.width).saturating_sub(used),
-    ) {
-        spans.push(Span::raw("  "));
+    )
+    .into_iter()
+    .enumerate()
+    {
+        spans.push(Span::raw(if i == 0 && used == 0 { " " } else { "  " }));
         spans.push(styled(key, theme.key()));
         spans.push(Span::raw(format!(" {word}")));
     }
@@ -56,7 +55,8 @@ fn fitting(scope: Scope, width: usize) -> Vec<(String, &'static str)> {
         .collect();
     let cost = |(k, w): &(String, &str)| k.chars().count() + w.chars().count() + 3;
     let keep_from = all.len().saturating_sub(2);
-    let mut budget = width.saturating_sub(all[keep_from..].iter().map(cost).sum());
+    // The first hint needs one space before it, not two.
+    let mut budget = (width + 1).saturating_sub(all[keep_from..].iter().map(cost).sum());
     let mut out = Vec::with_capacity(all.len());
     for (i, h) in all.iter().enumerate() {
         if i >= keep_from || cost(h) <= budget {

@@ -68,6 +68,33 @@ pub fn truncate(s: &str, width: usize) -> String {
     out
 }
 
+/// Splits `text` into rows: the first at most `first` characters, the others at most `rest`. Breaks after the last
+/// space that fits, else mid-word (paths and URLs have no spaces). Always at least one row.
+pub fn wrap(text: &str, first: usize, rest: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut start = 0;
+    loop {
+        let room = if out.is_empty() { first } else { rest }.max(1);
+        let left = chars.len() - start;
+        let cut = if left <= room {
+            left
+        } else {
+            chars[start..start + room]
+                .iter()
+                .rposition(|c| *c == ' ')
+                .filter(|&i| i > 0)
+                .map_or(room, |i| i + 1)
+        };
+        let chunk: String = chars[start..start + cut].iter().collect();
+        out.push(chunk.trim_end().to_string());
+        start += cut;
+        if start >= chars.len() {
+            return out;
+        }
+    }
+}
+
 /// Text safe for one terminal row: control characters (newlines of multi-line errors, tabs, stray escapes) become
 /// spaces, so a message can never move the cursor or break the layout.
 pub fn clean(s: &str) -> String {
@@ -96,6 +123,17 @@ mod tests {
         assert_eq!(duration(65.0), "1m05s");
         assert_eq!(duration(7380.0), "2h03m");
         assert_eq!(truncate("inventory", 5), "inve…");
+    }
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_mid_word_when_it_must() {
+        assert_eq!(wrap("short", 10, 10), ["short"]);
+        assert_eq!(wrap("", 10, 10), [""]);
+        assert_eq!(wrap("one two three", 8, 8), ["one two", "three"]);
+        assert_eq!(
+            wrap("/a/very/long/path", 6, 4),
+            ["/a/ver", "y/lo", "ng/p", "ath"]
+        );
     }
 
     #[test]

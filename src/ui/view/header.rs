@@ -30,15 +30,24 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, now: DateTime<Utc>, 
         None => vec![Span::raw("no job yet")],
     };
     let mut first = vec![
-        styled(" sling-sync-wrapper", theme.bold()),
-        Span::raw("  mission "),
+        Span::raw(" mission "),
         styled(model.mission_cluster_id.clone(), theme.bold()),
         Span::raw("  "),
     ];
     first.extend(job);
+    // The state directory in use (it may be the per-user fallback), cut from the left to fit: its end says most.
+    let used: usize = first.iter().map(|s| s.content.chars().count()).sum();
+    let room = usize::from(area.width).saturating_sub(used + "  state ".len());
+    first.push(Span::raw("  state "));
+    first.push(Span::raw(cut_left(&model.state_root, room)));
+    let used: usize = first.iter().map(|s| s.content.chars().count()).sum();
+    const PRODUCT: &str = " sling-sync-wrapper ";
+    if used + PRODUCT.len() <= usize::from(area.width) {
+        first.insert(0, styled(PRODUCT, theme.bold()));
+    }
 
     let running = model.count(|s| matches!(s, Shown::Running | Shown::Cancelling));
-    let failed = model.count(|s| s == Shown::Done(Status::Failed));
+    let failed = model.failed_count();
     let retrying = model.count(|s| s == Shown::Retrying);
     let queued = model.count(|s| s == Shown::Queued);
     let count = |n: usize, word: &str, style| {
@@ -92,4 +101,18 @@ fn telemetry<'a>(model: &Model, now: DateTime<Utc>, theme: &Theme) -> Vec<Span<'
             spans
         }
     }
+}
+
+/// Keeps the last `width` characters, marking the cut with `…` at the front.
+fn cut_left(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out = String::from("…");
+    out.extend(s.chars().skip(n - (width - 1)));
+    out
 }

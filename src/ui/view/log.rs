@@ -8,7 +8,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 use tui_logger::TuiLoggerWidget;
 
-use super::format::{clean, thousands};
+use super::format::{clean, thousands, wrap};
 use super::theme::Theme;
 use super::{focused, pane, styled};
 use crate::sync::sling_log::Level;
@@ -41,7 +41,15 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
         ));
     }
     let rows = usize::from(area.height.saturating_sub(2));
-    let lines: Vec<Line> = p.log.window(rows).map(|e| line(e, theme)).collect();
+    let width = usize::from(area.width.saturating_sub(2));
+    // Long lines wrap (continuations indented under the text); the newest lines stay at the bottom, so only the
+    // last `rows` wrapped rows of the window are kept.
+    let mut lines: Vec<Line> = p
+        .log
+        .window(rows)
+        .flat_map(|e| wrapped(e, width, theme))
+        .collect();
+    lines.drain(..lines.len().saturating_sub(rows));
     let text = if lines.is_empty() {
         vec![Line::from("no output yet: r runs this pipeline")]
     } else {
@@ -63,19 +71,38 @@ fn tag(level: Level) -> &'static str {
     }
 }
 
-fn line<'a>(e: &LogEntry, theme: &Theme) -> Line<'a> {
+/// Width of `HH:MM:SS LVL ` before a Sling line's text.
+const PREFIX_W: usize = 13;
+
+fn wrapped<'a>(e: &LogEntry, width: usize, theme: &Theme) -> Vec<Line<'a>> {
+    let text = clean(&e.text);
     if e.marker {
-        return Line::from(styled(clean(&e.text), theme.marker()));
+        return wrap(&text, width, width)
+            .into_iter()
+            .map(|chunk| Line::from(styled(chunk, theme.marker())))
+            .collect();
     }
-    Line::from(vec![
-        styled(
-            format!("{:<8} ", e.time.as_deref().unwrap_or("")),
-            theme.dim(),
-        ),
-        styled(tag(e.level), theme.level(e.level)),
-        Span::raw(" "),
-        styled(clean(&e.text), theme.level(e.level)),
-    ])
+    let room = width.saturating_sub(PREFIX_W).max(10);
+    let style = theme.level(e.level);
+    wrap(&text, room, room)
+        .into_iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            if i == 0 {
+                Line::from(vec![
+                    styled(
+                        format!("{:<8} ", e.time.as_deref().unwrap_or("")),
+                        theme.dim(),
+                    ),
+                    styled(tag(e.level), style),
+                    Span::raw(" "),
+                    styled(chunk, style),
+                ])
+            } else {
+                Line::from(vec![Span::raw(" ".repeat(PREFIX_W)), styled(chunk, style)])
+            }
+        })
+        .collect()
 }
 
 /// tui-logger keeps its own global buffer, so this is the one part of the screen not drawn from the model.

@@ -78,6 +78,14 @@ pub fn log_rows(area: Rect, model: &Model) -> u16 {
     layout(area, model).map_or(1, |a| a.log.height.saturating_sub(2).max(1))
 }
 
+/// Rows the open overlay (help or history) shows at once, for paging.
+pub fn overlay_rows(area: Rect, model: &Model) -> u16 {
+    match &model.overlay {
+        Some(Overlay::History { .. }) => overlay::history_rows(area),
+        _ => overlay::help_rows(area),
+    }
+}
+
 /// Draws the whole console.
 pub fn render(frame: &mut Frame, model: &Model, now: DateTime<Utc>) {
     let theme = Theme::new(model.no_color);
@@ -91,12 +99,40 @@ pub fn render(frame: &mut Frame, model: &Model, now: DateTime<Utc>) {
     table::render(frame, areas.table, model, now, &theme);
     detail::render(frame, areas.detail, model, now, &theme);
     log::render(frame, areas.log, model, &theme);
+    message(frame, areas, model, &theme);
     footer::render(frame, areas.footer, model, &theme);
     match &model.overlay {
         Some(Overlay::Help { scroll }) => overlay::help(frame, area, *scroll, &theme),
         Some(Overlay::Confirm { what, yes }) => overlay::confirm(frame, area, what, *yes, &theme),
+        Some(Overlay::History {
+            pipeline,
+            runs,
+            selected,
+        }) => overlay::history(frame, area, pipeline, runs, *selected, &theme),
         None => {}
     }
+}
+
+/// The short-lived status message sits in the bottom border of the panes, right above the hint bar, so it never
+/// takes the hints' room. Cut with `…` when longer than the border.
+fn message(frame: &mut Frame, areas: Areas, model: &Model, theme: &Theme) {
+    let Some(m) = &model.message else {
+        return;
+    };
+    let left = areas.detail.x.min(areas.log.x);
+    let right = areas.detail.right().max(areas.log.right());
+    let row = Rect::new(
+        left + 1,
+        areas.log.bottom().saturating_sub(1),
+        right.saturating_sub(left + 2),
+        1,
+    );
+    let style = if m.error { theme.error() } else { theme.bold() };
+    let text = format::truncate(
+        &format!(" {} ", format::clean(&m.text)),
+        usize::from(row.width),
+    );
+    frame.render_widget(Paragraph::new(Line::from(styled(text, style))), row);
 }
 
 fn too_small(frame: &mut Frame, area: Rect) {

@@ -1,14 +1,18 @@
 //! Overlays drawn over the panes: the help (built from the key list) and the confirmation dialog.
 
-use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::layout::{Alignment, Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{
+    Block, Cell, Clear, HighlightSpacing, Paragraph, Row, Table, TableState, Wrap,
+};
 use ratatui::Frame;
 
+use super::format::{clean, duration, short_id, thousands};
 use super::styled;
 use super::theme::Theme;
-use crate::ui::keys::{self, Scope};
-use crate::ui::model::Confirm;
+use crate::sync::event::{CheckOutcome, Mode, PipelineReport};
+use crate::ui::keys;
+use crate::ui::model::{Confirm, Shown};
 
 const DIALOG_W: u16 = 72;
 
@@ -25,7 +29,7 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 /// The help lines, from the same key list that drives input and the hint bar.
 pub fn help_lines<'a>(theme: &Theme) -> Vec<Line<'a>> {
     let mut lines = Vec::new();
-    for scope in [Scope::Main, Scope::Dialog, Scope::Filter, Scope::Help] {
+    for scope in keys::HELP_ORDER {
         if !lines.is_empty() {
             lines.push(Line::from(""));
         }
@@ -40,16 +44,27 @@ pub fn help_lines<'a>(theme: &Theme) -> Vec<Line<'a>> {
     lines
 }
 
+fn help_rect(area: Rect) -> Rect {
+    let content = u16::try_from(keys::help_rows()).unwrap_or(u16::MAX);
+    centered(area, 78, content.saturating_add(2))
+}
+
+/// Text rows the help shows at once (for paging).
+pub fn help_rows(area: Rect) -> u16 {
+    help_rect(area).height.saturating_sub(2)
+}
+
 pub fn help(frame: &mut Frame, area: Rect, scroll: u16, theme: &Theme) {
     let lines = help_lines(theme);
     let content = u16::try_from(lines.len()).unwrap_or(u16::MAX);
-    let rect = centered(area, 78, content.saturating_add(2));
+    let rect = help_rect(area);
     let visible = rect.height.saturating_sub(2);
     let scroll = scroll.min(content.saturating_sub(visible));
-    let more = if content > visible + scroll {
-        " ↓ more "
-    } else {
-        ""
+    let more = match (scroll > 0, content > visible + scroll) {
+        (true, true) => " ↑↓ more · PgUp/PgDn ",
+        (false, true) => " ↓ more · PgDn ",
+        (true, false) => " ↑ more · PgUp ",
+        (false, false) => "",
     };
     let block = Block::bordered()
         .border_style(theme.bold())
@@ -91,6 +106,29 @@ pub fn confirm(frame: &mut Frame, area: Rect, what: &Confirm, yes: bool, theme: 
                 Line::from("Sling is stopped (SIGINT) and the run is recorded as cancelled."),
             ],
         ),
+        Confirm::RunAll { pipelines } => {
+            let mut names = pipelines
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if pipelines.len() > 3 {
+                names.push_str(&format!(" and {} more", pipelines.len() - 3));
+            }
+            (
+                format!(" Run {} pipelines? ", pipelines.len()),
+                vec![
+                    Line::from(vec![
+                        Span::raw("Start an incremental run of "),
+                        styled(format!("{} pipelines", pipelines.len()), theme.bold()),
+                        Span::raw(":"),
+                    ]),
+                    Line::from(names),
+                    Line::from("They run one after another in one job."),
+                ],
+            )
+        }
         Confirm::Quit { active } => (
             " Quit? ".to_string(),
             vec![
@@ -143,4 +181,130 @@ pub fn confirm(frame: &mut Frame, area: Rect, what: &Confirm, yes: bool, theme: 
         Paragraph::new(lines).block(block).wrap(Wrap { trim: true }),
         rect,
     );
+}
+
+/// Rows under the history table for the selected run's error.
+const HISTORY_ERROR_ROWS: u16 = 3;
+
+fn history_rect(area: Rect) -> Rect {
+    centered(
+        area,
+        area.width.saturating_sub(2),
+        area.height.saturating_sub(2),
+    )
+}
+
+/// Runs the history table shows at once (for paging): the box less borders, header and the error rows.
+pub fn history_rows(area: Rect) -> u16 {
+    history_rect(area)
+        .height
+        .saturating_sub(3 + HISTORY_ERROR_ROWS + 1)
+        .max(1)
+}
+
+/// One pipeline's runs from the journal, newest first, like lazygit's log: a table, and the selected run's error
+/// in full underneath.
+pub fn history(
+    frame: &mut Frame,
+    area: Rect,
+    pipeline: &str,
+    runs: &[PipelineReport],
+    selected: usize,
+    theme: &Theme,
+) {
+    let rect = history_rect(area);
+    let title = Line::from(vec![
+        styled(format!(" History · {pipeline} "), theme.title(true)),
+        Span::raw(format!(
+            " {} run(s), newest first · Esc closes ",
+            runs.len()
+        )),
+    ]);
+    let block = Block::bordered().border_style(theme.bold()).title(title);
+    let inner = block.inner(rect);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(block, rect);
+    let [table_area, rule, error_area] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(HISTORY_ERROR_ROWS),
+    ])
+    .areas(inner);
+    if runs.is_empty() {
+        frame.render_widget(
+            Paragraph::new("no runs recorded in the journal yet"),
+            table_area,
+        );
+        return;
+    }
+    let right = |s: String| Cell::from(Line::from(s).alignment(Alignment::Right));
+    let rows = runs.iter().map(|r| {
+        let shown = Shown::Done(r.status);
+        Row::new(vec![
+            Cell::from(r.finished_at.format("%Y-%m-%d %H:%MZ").to_string()),
+            Cell::from(r.mode.as_str()),
+            Cell::from(Span::styled(r.status.as_str(), theme.status(shown))),
+            right(thousands(r.rows)),
+            right(duration(r.duration_seconds)),
+            right(r.attempts.to_string()),
+            Cell::from(clean(r.error.as_deref().unwrap_or("-"))),
+        ])
+    });
+    let header = Row::new(vec![
+        Cell::from("FINISHED"),
+        Cell::from("MODE"),
+        Cell::from("STATUS"),
+        right("ROWS".into()),
+        right("TOOK".into()),
+        right("TRY".into()),
+        Cell::from("ERROR"),
+    ])
+    .style(theme.bold());
+    let widths = [
+        Constraint::Length(17),
+        Constraint::Length(11),
+        Constraint::Length(9),
+        Constraint::Length(11),
+        Constraint::Length(6),
+        Constraint::Length(3),
+        Constraint::Fill(1),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .column_spacing(1)
+        .row_highlight_style(theme.selected(true))
+        .highlight_symbol("> ")
+        .highlight_spacing(HighlightSpacing::Always);
+    let selected = selected.min(runs.len() - 1);
+    let mut state = TableState::default().with_selected(Some(selected));
+    frame.render_stateful_widget(table, table_area, &mut state);
+
+    let r = &runs[selected];
+    frame.render_widget(
+        Paragraph::new(Line::from(styled(
+            format!(
+                "run {} of {} · job {} · started {}",
+                selected + 1,
+                runs.len(),
+                short_id(&r.sync_job_id),
+                r.started_at.format("%H:%M:%SZ")
+            ),
+            theme.dim(),
+        ))),
+        rule,
+    );
+    let error = match (
+        &r.error,
+        r.checks
+            .iter()
+            .filter(|c| c.outcome == CheckOutcome::Failed)
+            .count(),
+    ) {
+        (Some(e), _) => Line::from(styled(clean(e), theme.error())),
+        (None, 0) if r.mode == Mode::Noop && !r.checks.is_empty() => {
+            Line::from(format!("all {} checks passed", r.checks.len()))
+        }
+        (None, _) => Line::from("no error"),
+    };
+    frame.render_widget(Paragraph::new(error).wrap(Wrap { trim: true }), error_area);
 }

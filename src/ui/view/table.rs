@@ -10,61 +10,115 @@ use super::format::{ago, countdown, duration, thousands, truncate};
 use super::theme::Theme;
 use super::{focused, pane, styled};
 use crate::sync::event::Mode;
-use crate::ui::model::{Activity, Model, Pane, PipelineView};
+use crate::ui::model::{Activity, Model, Pane, PipelineView, Shown};
 
-const STATUS_W: u16 = 10;
-const LAST_W: u16 = 8;
-const ROWS_W: u16 = 11;
-const DURATION_W: u16 = 8;
-const ATTEMPT_W: u16 = 7;
 /// Borders and the highlight symbol.
 const CHROME_W: u16 = 4;
-const GAPS: u16 = 6;
+/// A name is never cut shorter than this while other columns could give way.
+const MIN_NAME_W: usize = 12;
+
+/// One column: header (long and short form) and the text of each visible row.
+struct Column {
+    header: (&'static str, &'static str),
+    cells: Vec<String>,
+    right: bool,
+}
+
+impl Column {
+    fn width(&self, short: bool) -> usize {
+        let header = if short { self.header.1 } else { self.header.0 };
+        self.cells
+            .iter()
+            .map(|c| c.chars().count())
+            .chain([header.chars().count()])
+            .max()
+            .unwrap_or(0)
+    }
+}
 
 pub fn render(frame: &mut Frame, area: Rect, model: &Model, now: DateTime<Utc>, theme: &Theme) {
     let has_focus = focused(model, Pane::Pipelines);
     let visible = model.visible();
-    let next_w: u16 = if area.width >= 100 { 20 } else { 15 };
-    let fixed = STATUS_W + LAST_W + ROWS_W + DURATION_W + ATTEMPT_W + next_w + CHROME_W + GAPS;
-    let name_w = area.width.saturating_sub(fixed).max(4);
-
-    let right = |s: String| Cell::from(Line::from(s).alignment(Alignment::Right));
-    let rows = visible.iter().map(|&i| {
-        let p = &model.pipelines[i];
-        let shown = p.shown();
-        Row::new(vec![
-            Cell::from(truncate(p.name(), usize::from(name_w))),
-            Cell::from(Span::styled(shown.label(), theme.status(shown))),
-            Cell::from(
-                p.last
-                    .as_ref()
-                    .map_or_else(|| "-".to_string(), |r| ago(r.finished_at, now)),
-            ),
-            right(rows_text(p)),
-            right(duration_text(p, now)),
-            right(attempt_text(p, model.max_attempts)),
-            Cell::from(next_text(p, now)),
-        ])
-    });
-    let header = Row::new([
-        Cell::from("PIPELINE"),
-        Cell::from("STATUS"),
-        Cell::from("LAST RUN"),
-        right("ROWS".into()),
-        right("DURATION".into()),
-        right("ATTEMPT".into()),
-        Cell::from("NEXT"),
-    ])
-    .style(theme.bold());
-    let widths = [
-        Constraint::Fill(1),
-        Constraint::Length(STATUS_W),
-        Constraint::Length(LAST_W),
-        Constraint::Length(ROWS_W),
-        Constraint::Length(DURATION_W),
-        Constraint::Length(ATTEMPT_W),
-        Constraint::Length(next_w),
+    let pipelines: Vec<&PipelineView> = visible.iter().map(|&i| &model.pipelines[i]).collect();
+    let shown: Vec<Shown> = pipelines.iter().map(|p| p.shown()).collect();
+    let col = |header, right, f: &dyn Fn(&PipelineView) -> String| Column {
+        header,
+        cells: pipelines.iter().map(|p| f(p)).collect(),
+        right,
+    };
+    // Every column is as wide as its content; the name gets what is left, up to its longest name, and any room
+    // beyond that goes to the last column, so a wide terminal does not stretch the names.
+    let mut columns = vec![
+        Column {
+            header: ("STATUS", "STATUS"),
+            cells: shown.iter().map(|s| s.label().to_string()).collect(),
+            right: false,
+        },
+        col(("LAST RUN", "LAST"), false, &|p| last_run_text(p, now)),
+        col(("ROWS", "ROWS"), true, &rows_text),
+        col(("DURATION", "TOOK"), true, &|p| duration_text(p, now)),
+        col(("ATTEMPT", "TRY"), true, &|p| {
+            attempt_text(p, model.max_attempts)
+        }),
+        col(("RATE", "RATE"), true, &rate_text),
+        col(("NEXT", "NEXT"), false, &|p| next_text(p, now)),
     ];
+    // The rate of a running stream only takes room while some stream reports one.
+    columns.retain(|c| c.header.0 != "RATE" || c.cells.iter().any(|t| !t.is_empty()));
+    let longest_name = pipelines
+        .iter()
+        .map(|p| p.name().chars().count())
+        .chain(["PIPELINE".len()])
+        .max()
+        .unwrap_or(0);
+    let room = usize::from(area.width.saturating_sub(CHROME_W)).saturating_sub(columns.len());
+    let others = |short| columns.iter().map(|c| c.width(short)).sum::<usize>();
+    // Short headers only when the long ones would cut a name.
+    let short = longest_name + others(false) > room;
+    let name_w = room
+        .saturating_sub(others(short))
+        .clamp(MIN_NAME_W.min(longest_name), longest_name);
+
+    let cell = |text: String, right: bool| {
+        let line = Line::from(text);
+        Cell::from(if right {
+            line.alignment(Alignment::Right)
+        } else {
+            line
+        })
+    };
+    let rows = pipelines.iter().enumerate().map(|(row, p)| {
+        let mut cells = vec![Cell::from(truncate(p.name(), name_w))];
+        for (i, c) in columns.iter().enumerate() {
+            let text = c.cells[row].clone();
+            cells.push(if i == 0 {
+                Cell::from(Span::styled(text, theme.status(shown[row])))
+            } else {
+                cell(text, c.right)
+            });
+        }
+        Row::new(cells)
+    });
+    let mut header = vec![Cell::from("PIPELINE")];
+    header.extend(columns.iter().map(|c| {
+        cell(
+            (if short { c.header.1 } else { c.header.0 }).to_string(),
+            c.right,
+        )
+    }));
+    let header = Row::new(header).style(theme.bold());
+    let mut widths = vec![Constraint::Length(
+        u16::try_from(name_w).unwrap_or(u16::MAX),
+    )];
+    let last = columns.len() - 1;
+    widths.extend(columns.iter().enumerate().map(|(i, c)| {
+        let w = u16::try_from(c.width(short)).unwrap_or(u16::MAX);
+        if i == last {
+            Constraint::Min(w)
+        } else {
+            Constraint::Length(w)
+        }
+    }));
     let mut title = vec![Span::raw(format!(
         "{}/{} ",
         visible.len(),
@@ -85,9 +139,27 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, now: DateTime<Utc>, 
     frame.render_stateful_widget(table, area, &mut state);
 }
 
+/// When the last run finished. While a run is active the previous run's age would read as this run's, so it says
+/// `now` (the detail pane shows the previous run).
+fn last_run_text(p: &PipelineView, now: DateTime<Utc>) -> String {
+    match (&p.activity, &p.last) {
+        (Activity::Active(_), _) => "now".into(),
+        (_, Some(r)) => ago(r.finished_at, now),
+        _ => "-".into(),
+    }
+}
+
+/// Sling's rows per second for the stream copying now.
+fn rate_text(p: &PipelineView) -> String {
+    p.run()
+        .and_then(|r| r.progress.as_ref())
+        .and_then(|l| l.rows_per_sec)
+        .map_or_else(String::new, |r| format!("{} r/s", thousands(r)))
+}
+
 fn rows_text(p: &PipelineView) -> String {
     match (&p.activity, &p.last) {
-        (Activity::Active(run), _) => thousands(run.rows),
+        (Activity::Active(run), _) => thousands(run.rows_so_far()),
         (_, Some(r)) => thousands(r.rows),
         _ => "-".into(),
     }
@@ -124,8 +196,9 @@ fn next_text(p: &PipelineView, now: DateTime<Utc>) -> String {
     match &p.activity {
         Activity::Active(run) => match &run.retry {
             Some(r) if !run.cancel_requested => match countdown(r.at, now) {
-                None => format!("retry {}/{} now", r.next_attempt, r.max_attempts),
-                Some(left) => format!("retry {}/{} in {left}", r.next_attempt, r.max_attempts),
+                // STATUS already says retrying: the attempt and the countdown are enough here.
+                None => format!("{}/{} now", r.next_attempt, r.max_attempts),
+                Some(left) => format!("{}/{} in {left}", r.next_attempt, r.max_attempts),
             },
             _ => String::new(),
         },

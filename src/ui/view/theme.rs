@@ -64,6 +64,7 @@ impl Theme {
             Shown::Done(Status::Skipped) => self.fg(Color::Yellow),
             Shown::Retrying => self.fg(Color::Yellow).add_modifier(Modifier::BOLD),
             Shown::Running | Shown::Cancelling => self.fg(Color::Cyan).add_modifier(Modifier::BOLD),
+            Shown::Busy => self.fg(Color::Yellow),
             Shown::Queued | Shown::Never => self.fg(Color::Reset),
         }
     }
