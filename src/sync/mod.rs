@@ -7,6 +7,7 @@ pub(crate) mod metrics;
 pub(crate) mod noop;
 pub mod pipeline;
 pub mod redact;
+pub mod resolve;
 pub mod retry;
 pub(crate) mod sling;
 pub mod sling_log;
