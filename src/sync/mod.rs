@@ -13,6 +13,7 @@ pub(crate) mod sling;
 pub mod sling_log;
 pub mod spans;
 pub mod state;
+pub mod verify;
 
 pub use engine::{Engine, EngineConfig, JobSpec};
 pub use event::{

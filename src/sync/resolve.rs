@@ -332,7 +332,9 @@ pub fn resolve(doc: &Value, process_env: &BTreeMap<String, String>) -> ResolvedR
             let sub_list = |key: &str, subs: &mut Vec<Substitution>| {
                 string_list(value_key(body, defaults, key))
                     .into_iter()
-                    .map(|s| substitute(&s, &place(key), &vars, Unknown::Keep, subs, &mut Vec::new()))
+                    .map(|s| {
+                        substitute(&s, &place(key), &vars, Unknown::Keep, subs, &mut Vec::new())
+                    })
                     .collect::<Vec<_>>()
             };
             let primary_key = sub_list("primary_key", &mut subs);
@@ -435,8 +437,15 @@ mod tests {
             &process,
         );
         assert_eq!(r.source.as_deref(), Some("MISSION"));
-        assert_eq!(r.target.as_deref(), Some("{MY_SRC}"), "kept as Sling keeps it");
-        assert_eq!(r.streams[0].object.as_deref(), Some("main.pp_{stream_table}_"));
+        assert_eq!(
+            r.target.as_deref(),
+            Some("{MY_SRC}"),
+            "kept as Sling keeps it"
+        );
+        assert_eq!(
+            r.streams[0].object.as_deref(),
+            Some("main.pp_{stream_table}_")
+        );
         let names: Vec<_> = r.unresolved.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(names, ["MY_SRC", "nope"]);
     }
