@@ -9,6 +9,7 @@ pub mod pipeline;
 pub mod redact;
 pub mod resolve;
 pub mod retry;
+pub mod schema_check;
 pub(crate) mod sling;
 pub mod sling_log;
 pub mod spans;
