@@ -6,100 +6,10 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use common::{sling_bin, sqlite, MariaDb, PgDb};
-use sling_sync_wrapper::sync::resolve::resolve;
-use sling_sync_wrapper::sync::verify::dialect::connection_type;
-use sling_sync_wrapper::sync::verify::output::call_outcome;
-use sling_sync_wrapper::sync::verify::{
-    verify, CallOutcome, Plan, StreamHistory, StreamStatus, VerifyReport, VerifyStatus, Warning,
-};
-
-struct Env {
-    dir: tempfile::TempDir,
-    vars: BTreeMap<String, String>,
-}
-
-impl Env {
-    fn new(vars: &[(&str, String)]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        Self {
-            vars: vars
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-            dir,
-        }
-    }
-
-    fn sling(&self) -> Command {
-        let mut c = Command::new(sling_bin());
-        c.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("SLING_OUTPUT", "json")
-            .env("SLING_LOGGING", "JSON")
-            .envs(&self.vars)
-            .stdin(Stdio::null());
-        c
-    }
-
-    /// `sling run -r` on a replication; panics with Sling's output when it fails.
-    fn run(&self, yaml: &str) -> String {
-        let f = self.dir.path().join("rep.yaml");
-        std::fs::write(&f, yaml).expect("write");
-        let out = self
-            .sling()
-            .arg("run")
-            .arg("-r")
-            .arg(&f)
-            .output()
-            .expect("sling run");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "sling run failed:\n{text}");
-        text
-    }
-
-    fn exec(
-        &self,
-        conn: String,
-        queries: Vec<String>,
-    ) -> std::future::Ready<Result<CallOutcome, String>> {
-        let n = queries.len();
-        let r = self
-            .sling()
-            .args(["conns", "exec", &conn])
-            .args(&queries)
-            .output()
-            .map_err(|e| e.to_string())
-            .map(|o| {
-                call_outcome(
-                    &String::from_utf8_lossy(&o.stdout),
-                    &String::from_utf8_lossy(&o.stderr),
-                    o.status.success(),
-                    n,
-                )
-            });
-        std::future::ready(r)
-    }
-
-    async fn verify(&self, yaml: &str, history: &BTreeMap<String, StreamHistory>) -> VerifyReport {
-        let rep = resolve(&serde_yaml::from_str(yaml).expect("yaml"), &self.vars);
-        let ty = |c: &Option<String>| connection_type(c.as_deref().unwrap_or(""), &self.vars, None);
-        let plan = Plan::new(
-            &rep,
-            ty(&rep.source).as_deref(),
-            ty(&rep.target).as_deref(),
-            &BTreeMap::new(),
-        );
-        verify(&plan, |c, q| self.exec(c, q), history).await
-    }
-}
+use common::sling_exec::Env;
+use common::{sqlite, MariaDb, PgDb};
+use sling_sync_wrapper::sync::verify::{StreamHistory, StreamStatus, VerifyStatus, Warning};
 
 fn sqlite_env(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, Env) {
     let m = dir.join("mission.db");

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod otlp;
+pub mod sling_exec;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
