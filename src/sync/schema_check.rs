@@ -7,8 +7,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use super::resolve::ResolvedReplication;
 use super::verify::dialect::TableRef;
 use super::verify::output::result_sets;
+use super::verify::plan::target_object;
 
 /// One column as Sling describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +85,65 @@ impl Catalog {
             })
             .map(|(_, cols)| cols.as_slice())
     }
+}
+
+/// The tables of one stream, as far as the schema validation needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamTables {
+    pub stream: String,
+    pub source: TableRef,
+    pub target: TableRef,
+    pub update_key: Option<String>,
+    pub primary_key: Vec<String>,
+}
+
+/// The enabled streams of a replication with their tables, or why a stream's schema is not checked.
+pub fn stream_tables(rep: &ResolvedReplication) -> Vec<Result<StreamTables, (String, String)>> {
+    rep.enabled_streams()
+        .map(|s| {
+            let skip = |why: &str| Err((s.name.clone(), why.to_owned()));
+            if s.sql {
+                return skip("custom `sql:` source: no source table to compare");
+            }
+            if s.wildcard {
+                return skip("wildcard stream: checked by the dry run");
+            }
+            if s.file {
+                return skip("file stream: no source table to compare");
+            }
+            let Some(source) = TableRef::parse(&s.name) else {
+                return skip("stream name is not a table name");
+            };
+            let Some(target) = s.object.as_deref().and_then(|o| target_object(o, &s.name)) else {
+                return skip("the target table could not be worked out from `object`");
+            };
+            Ok(StreamTables {
+                stream: s.name.clone(),
+                source,
+                target,
+                update_key: s.update_key.clone(),
+                primary_key: s.primary_key.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Discover patterns per connection for a whole job: every table any pipeline reads or writes on that connection,
+/// so each connection is discovered once per schema however many pipelines use it.
+pub fn patterns_by_connection<'a>(
+    uses: impl IntoIterator<Item = (&'a str, &'a TableRef)>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut tables: BTreeMap<String, Vec<TableRef>> = BTreeMap::new();
+    for (conn, t) in uses {
+        tables
+            .entry(conn.to_ascii_uppercase())
+            .or_default()
+            .push(t.clone());
+    }
+    tables
+        .into_iter()
+        .map(|(c, ts)| (c, discover_patterns(&ts)))
+        .collect()
 }
 
 /// The `--pattern` values for one connection: the exact table when there is one, else `schema.*` per schema (one
@@ -427,6 +488,40 @@ mod tests {
             compare(&t("a.b"), Some(&s), &t("a.b"), Some(&pg), None, &[], false).len(),
             2
         );
+    }
+
+    #[test]
+    fn streams_give_their_tables_or_a_reason() {
+        let rep = crate::sync::resolve::resolve(
+            &serde_yaml::from_str(
+                "source: M\ntarget: C\ndefaults:\n  object: public.{stream_table}\n  primary_key: [id]\nstreams:\n  main.orders:\n    update_key: ts\n  main.q:\n    sql: select 1\n  main.*:\n  main.off:\n    disabled: true\n",
+            )
+            .expect("yaml"),
+            &BTreeMap::new(),
+        );
+        let st = stream_tables(&rep);
+        assert_eq!(st.len(), 3);
+        let orders = st[0].as_ref().expect("tables");
+        assert_eq!(
+            (
+                orders.target.pattern(),
+                orders.update_key.as_deref(),
+                orders.primary_key.as_slice()
+            ),
+            (
+                "public.orders".to_string(),
+                Some("ts"),
+                ["id".to_string()].as_slice()
+            )
+        );
+        assert!(matches!(&st[1], Err((_, why)) if why.contains("sql:")));
+        assert!(matches!(&st[2], Err((_, why)) if why.contains("wildcard")));
+        let a = t("main.a");
+        let b = t("main.b");
+        let c = t("other.c");
+        let p = patterns_by_connection([("m", &a), ("M", &b), ("cmd", &c), ("m", &a)]);
+        assert_eq!(p["M"], ["main.*"]);
+        assert_eq!(p["CMD"], ["other.c"]);
     }
 
     #[test]

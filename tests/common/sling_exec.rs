@@ -39,6 +39,21 @@ impl Env {
         c
     }
 
+    /// `sling conns discover CONN --pattern PATTERN --columns`, stdout (panics when Sling fails).
+    pub fn discover(&self, conn: &str, pattern: &str) -> String {
+        let out = self
+            .sling()
+            .args(["conns", "discover", conn, "--pattern", pattern, "--columns"])
+            .output()
+            .expect("sling conns discover");
+        assert!(
+            out.status.success(),
+            "discover {conn} {pattern}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `sling run -r FILE` from directory `cwd` (file streams use relative paths).
     pub fn run_file(&self, file: &std::path::Path, cwd: &std::path::Path) -> std::process::Output {
         self.sling()
