@@ -189,6 +189,43 @@ where
     VerifyReport::from_streams(streams)
 }
 
+/// `verify` within `limit` (`SYNC_VERIFY_TIMEOUT`). Past it, every counted stream is `error` (never drift); the
+/// engine drops the calls in flight, which stops their Sling processes.
+pub async fn verify_within<F, Fut>(
+    plan: &Plan,
+    exec: F,
+    history: &BTreeMap<String, StreamHistory>,
+    limit: std::time::Duration,
+) -> VerifyReport
+where
+    F: Fn(String, Vec<String>) -> Fut,
+    Fut: Future<Output = Result<CallOutcome, String>>,
+{
+    match tokio::time::timeout(limit, verify(plan, exec, history)).await {
+        Ok(report) => report,
+        Err(_) => {
+            let note = format!(
+                "verification did not finish within {} (SYNC_VERIFY_TIMEOUT)",
+                humantime::format_duration(limit)
+            );
+            let mut report = VerifyReport::failed(
+                plan.counted()
+                    .iter()
+                    .map(|(i, _)| plan.streams[*i].0.clone()),
+                &note,
+            );
+            for (name, p) in &plan.streams {
+                if let StreamPlan::Skipped(why) = p {
+                    report
+                        .streams
+                        .insert(name.clone(), StreamVerify::skipped(why.clone()));
+                }
+            }
+            report
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +284,35 @@ mod tests {
                 failed: None,
             }))
         }
+    }
+
+    #[tokio::test]
+    async fn a_verification_that_hangs_is_an_error_never_drift() {
+        let rep = resolve(
+            &serde_yaml::from_str(
+                "source: M\ntarget: C\ndefaults:\n  object: main.{stream_table}\nstreams:\n  main.a:\n  main.q:\n    sql: select 1\n",
+            )
+            .expect("yaml"),
+            &BTreeMap::new(),
+        );
+        let plan = Plan::new(&rep, Some("sqlite"), Some("sqlite"), &BTreeMap::new());
+        let hang =
+            |_: String, _: Vec<String>| std::future::pending::<Result<CallOutcome, String>>();
+        let r = verify_within(
+            &plan,
+            hang,
+            &BTreeMap::new(),
+            std::time::Duration::from_millis(20),
+        )
+        .await;
+        assert_eq!(r.status, VerifyStatus::Error);
+        assert_eq!(r.streams["main.a"].status, StreamStatus::Error);
+        assert_eq!(r.streams["main.a"].drift_rows, None);
+        assert_eq!(r.streams["main.q"].status, StreamStatus::Skipped);
+        assert!(
+            r.note.as_deref().is_some_and(|n| n.contains("20ms")),
+            "{r:?}"
+        );
     }
 
     #[tokio::test]
