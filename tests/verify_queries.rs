@@ -195,3 +195,40 @@ async fn mariadb_to_postgres_as_of_checkpoint_with_datetime6() {
     );
     assert_eq!(s.warnings, [Warning::DeletesNotPropagated]);
 }
+
+#[tokio::test]
+async fn sqlite_to_mariadb_target_quoted_with_backticks() {
+    let Some(command) = MariaDb::create("ssw_vq_c") else {
+        return;
+    };
+    let d = tempfile::tempdir().expect("tempdir");
+    let m = d.path().join("mission.db");
+    sqlite(
+        &m,
+        "create table \"Order Lines\" (id integer primary key, qty int, updated_at text);
+         insert into \"Order Lines\" values (1, 1, '2026-01-01 00:00:01'), (2, 2, '2026-01-01 00:00:02'),
+                                       (3, 3, '2026-01-01 00:00:03');",
+    );
+    let env = Env::new(&[
+        ("MISSION", format!("sqlite://{}", m.display())),
+        ("COMMAND_MY", command.url()),
+    ]);
+    let rep = format!(
+        "source: MISSION\ntarget: COMMAND_MY\ndefaults:\n  mode: incremental\n  object: {}.{{stream_table}}\n  primary_key: [id]\n  update_key: updated_at\nstreams:\n  main.\"Order Lines\":\n",
+        command.name
+    );
+    env.run(&rep);
+    command.sql("delete from `Order_Lines` where id = 2");
+    sqlite(
+        &m,
+        "insert into \"Order Lines\" values (4, 4, '2026-01-01 00:00:04')",
+    );
+    let r = env.verify(&rep, &BTreeMap::new()).await;
+    let s = &r.streams["main.\"Order Lines\""];
+    assert_eq!(
+        (s.source_rows, s.target_rows, s.drift_rows),
+        (Some(3), Some(2), Some(-1)),
+        "{r:#?}"
+    );
+    assert_eq!(s.warnings, [Warning::RowsMissing]);
+}
