@@ -98,6 +98,8 @@ async fn run(
             attempt_timeout: settings.attempt_timeout,
             cancel_grace: settings.cancel_grace,
             child_env: ChildEnv::for_sling(&env),
+            verify: settings.verify,
+            verify_timeout: settings.verify_timeout,
             env,
         },
         Redactor::from_env(),

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::redact::{Redacted, RedactedLine};
+use super::verify::VerifyReport;
 
 /// How a job treats its pipelines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -245,6 +246,9 @@ pub struct PipelineReport {
     /// noop checks (empty for other modes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Check>,
+    /// Reconciliation after a successful run (`SYNC_VERIFY`); absent for noop, failed and cancelled runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifyReport>,
 }
 
 /// The result of a whole job.

@@ -41,3 +41,14 @@ pub fn retry_scheduled(pipeline: &str) {
         pipeline
     );
 }
+
+/// Drift of one stream after a verified run (target rows minus source rows; 0 on a match).
+pub fn stream_drift(pipeline: &str, stream: &str, drift_rows: i64) {
+    tracing::event!(
+        target: METRICS,
+        tracing::Level::INFO,
+        gauge.sync_drift_rows = drift_rows,
+        pipeline,
+        stream
+    );
+}

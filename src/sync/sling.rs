@@ -25,6 +25,8 @@ const MAX_LINE_BYTES: usize = 16 * 1024;
 /// A read with fewer lines than this is followed by `COALESCE_PAUSE` before the next read.
 const COALESCE_BELOW_LINES: usize = 64;
 const COALESCE_PAUSE: Duration = Duration::from_millis(2);
+/// Longest result line of `conns exec|discover` kept.
+const RESULT_LINE_BYTES: usize = 8 * 1024 * 1024;
 /// How many error lines are kept for the failure reason.
 const ERROR_TAIL: usize = 40;
 
@@ -74,6 +76,9 @@ pub struct SlingCommand {
     pub timeout: Duration,
     /// Time between SIGINT and SIGKILL when stopping the child.
     pub grace: Duration,
+    /// Longest line kept. Query results (`conns exec|discover` with `SLING_OUTPUT=json`) come as one line each and
+    /// need more room than log lines.
+    pub max_line_bytes: usize,
 }
 
 impl SlingCommand {
@@ -92,7 +97,16 @@ impl SlingCommand {
             env_remove: env.remove.clone(),
             timeout,
             grace,
+            max_line_bytes: MAX_LINE_BYTES,
         }
+    }
+
+    /// `conns exec|discover` with `SLING_OUTPUT=json`: each result is one JSON line on stdout, reported as
+    /// `AttemptEvent::Result`. Up to `RESULT_LINE_BYTES` per line (a discover of a large schema is one line).
+    pub fn for_results(mut self) -> Self {
+        self.env_set.push(("SLING_OUTPUT".into(), "json".into()));
+        self.max_line_bytes = RESULT_LINE_BYTES;
+        self
     }
 }
 
@@ -119,6 +133,8 @@ pub enum AttemptEvent {
         rows: u64,
         total: u64,
     },
+    /// A query result line on stdout (`{"fields":…,"rows":…}`), raw; see `SlingCommand::for_results`.
+    Result(String),
 }
 
 /// The result of one attempt.
@@ -127,6 +143,8 @@ pub struct AttemptRun {
     pub termination: Termination,
     pub rows: u64,
     pub streams: BTreeMap<String, u64>,
+    /// The target object Sling named per stream (`inserted N rows into "main"."orders"`).
+    pub objects: BTreeMap<String, String>,
     pub failed_streams: u64,
     pub no_streams_matched: bool,
     /// An error line matched a configuration fault that no retry can fix.
@@ -142,6 +160,7 @@ impl AttemptRun {
             termination,
             rows: 0,
             streams: BTreeMap::new(),
+            objects: BTreeMap::new(),
             failed_streams: 0,
             no_streams_matched: false,
             permanent_error: false,
@@ -218,7 +237,12 @@ fn truncate(s: &mut String, max: usize) {
 
 /// Reads `reader` line by line, each line capped at `MAX_LINE_BYTES`, and forwards raw text to `tx` — every
 /// complete line of one read as one batch, so a burst of output costs one wake-up of the engine, not one per line.
-async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<(Pipe, Vec<String>)>) {
+async fn pump<R: AsyncRead + Unpin>(
+    reader: R,
+    pipe: Pipe,
+    max_line_bytes: usize,
+    tx: mpsc::Sender<(Pipe, Vec<String>)>,
+) {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let mut line: Vec<u8> = Vec::with_capacity(256);
     let mut overflow = false;
@@ -233,7 +257,7 @@ async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<(Pip
                 Some(i) => (&rest[..i], true),
                 None => (rest, false),
             };
-            let room = MAX_LINE_BYTES.saturating_sub(line.len());
+            let room = max_line_bytes.saturating_sub(line.len());
             overflow |= chunk.len() > room;
             line.extend_from_slice(&chunk[..chunk.len().min(room)]);
             rest = &rest[chunk.len() + usize::from(found_newline)..];
@@ -364,8 +388,12 @@ impl Tally {
                 None
             }
             Signal::Rows { rows, object } => {
-                let stream = self.current_stream.clone().unwrap_or(object);
+                let stream = self
+                    .current_stream
+                    .clone()
+                    .unwrap_or_else(|| object.clone());
                 *self.run.streams.entry(stream.clone()).or_default() += rows;
+                self.run.objects.insert(stream.clone(), object);
                 self.run.rows += rows;
                 Some(AttemptEvent::Rows {
                     stream,
@@ -429,10 +457,10 @@ pub async fn run_attempt(
     }
     let (tx, mut rx) = mpsc::channel::<(Pipe, Vec<String>)>(64);
     if let Some(out) = child.stdout.take() {
-        tokio::spawn(pump(out, Pipe::Stdout, tx.clone()));
+        tokio::spawn(pump(out, Pipe::Stdout, cmd.max_line_bytes, tx.clone()));
     }
     if let Some(err) = child.stderr.take() {
-        tokio::spawn(pump(err, Pipe::Stderr, tx.clone()));
+        tokio::spawn(pump(err, Pipe::Stderr, MAX_LINE_BYTES, tx.clone()));
     }
     drop(tx);
 
@@ -442,6 +470,10 @@ pub async fn run_attempt(
     };
     let handle =
         |raw: String, pipe: Pipe, tally: &mut Tally, on_event: &mut dyn FnMut(AttemptEvent)| {
+            if pipe == Pipe::Stdout && raw.starts_with("{\"fields\"") {
+                on_event(AttemptEvent::Result(redactor.redact(&raw)));
+                return;
+            }
             if let Some(line) = sling_log::parse_line(&raw, pipe) {
                 let line = redactor.redact_line(line);
                 let rows = tally.observe(&line);

@@ -13,6 +13,7 @@ use nix::fcntl::{Flock, FlockArg};
 use thiserror::Error;
 
 use super::event::PipelineReport;
+use super::verify::VerifyReport;
 
 const JOURNAL: &str = "history.jsonl";
 const LOCK: &str = "run.lock";
@@ -160,6 +161,17 @@ impl StateStore {
     }
 
     /// The newest journal record of each pipeline, read at console start. Unreadable lines are skipped.
+    /// The most recent verification of `pipeline` in the journal (for `incremental_recopy`), newest line first.
+    pub fn last_verification(&self, pipeline: &str) -> Option<VerifyReport> {
+        let text = fs::read_to_string(self.root.join(JOURNAL)).ok()?;
+        let needle = format!("\"pipeline\":{}", serde_json::to_string(pipeline).ok()?);
+        text.lines()
+            .rev()
+            .filter(|l| l.contains(&needle) && l.contains("\"verify\""))
+            .filter_map(|l| serde_json::from_str::<PipelineReport>(l).ok())
+            .find_map(|r| r.verify.filter(|v| !v.streams.is_empty()))
+    }
+
     pub fn last_runs(&self) -> Vec<PipelineReport> {
         let Ok(text) = fs::read_to_string(self.root.join(JOURNAL)) else {
             return Vec::new();
@@ -194,6 +206,7 @@ mod tests {
             duration_seconds: 0.5,
             error: None,
             checks: vec![],
+            verify: None,
         }
     }
 

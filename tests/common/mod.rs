@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+use sling_sync_wrapper::sync::verify::VerifyMode;
+
 pub const WRAPPER: &str = env!("CARGO_BIN_EXE_sling-sync-wrapper");
 
 pub fn in_ci() -> bool {
@@ -374,6 +376,8 @@ pub fn engine(
             attempt_timeout: std::time::Duration::from_secs(120),
             cancel_grace: std::time::Duration::from_secs(2),
             child_env,
+            verify: VerifyMode::Report,
+            verify_timeout: std::time::Duration::from_secs(60),
             env,
         },
         Redactor::default(),

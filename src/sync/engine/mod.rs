@@ -5,6 +5,7 @@
 
 mod attempt;
 mod pipeline_run;
+mod verify_run;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
@@ -24,6 +25,7 @@ use super::retry::RetryPolicy;
 use super::sling::{ChildEnv, SlingCommand};
 use super::spans;
 use super::state::StateStore;
+use super::verify::VerifyMode;
 
 /// Everything the engine needs, already validated.
 #[derive(Debug, Clone)]
@@ -35,6 +37,10 @@ pub struct EngineConfig {
     pub attempt_timeout: Duration,
     pub cancel_grace: Duration,
     pub child_env: ChildEnv,
+    /// `SYNC_VERIFY`: reconcile each successful pipeline run.
+    pub verify: VerifyMode,
+    /// `SYNC_VERIFY_TIMEOUT`: bound of one pipeline's verification.
+    pub verify_timeout: Duration,
     /// The process environment, for resolving connection names in noop.
     pub env: BTreeMap<String, String>,
 }
@@ -283,6 +289,7 @@ impl Engine {
             duration_seconds: 0.0,
             error: Some(self.redactor.redacted("cancelled before it started")),
             checks: Vec::new(),
+            verify: None,
         }
     }
 

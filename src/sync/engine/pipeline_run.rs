@@ -15,6 +15,7 @@ use crate::sync::noop::NoopShared;
 use crate::sync::pipeline::Pipeline;
 use crate::sync::redact::Redacted;
 use crate::sync::spans;
+use crate::sync::verify::{VerifyMode, VerifyStatus};
 
 impl Engine {
     /// Runs one pipeline inside its `sync.pipeline` span and records it; the caller reports `PipelineFinished`.
@@ -99,6 +100,7 @@ impl Engine {
             duration_seconds: 0.0,
             error: None,
             checks: Vec::new(),
+            verify: None,
         };
         let finish = |mut r: PipelineReport| {
             r.finished_at = chrono::Utc::now();
@@ -158,7 +160,11 @@ impl Engine {
                         sink,
                         cancel,
                     };
-                    self.run_attempts(&ctx, &mut report).await;
+                    let objects = self.run_attempts(&ctx, &mut report).await;
+                    if report.status == Status::Success {
+                        self.verify_and_judge(p, &mut report, &objects, cancel)
+                            .await;
+                    }
                 }
             }
         }
@@ -167,7 +173,32 @@ impl Engine {
         r
     }
 
-    async fn run_attempts(&self, ctx: &AttemptCtx<'_>, report: &mut PipelineReport) {
+    /// Verifies a successful run into the report; under `strict`, drift fails the pipeline.
+    async fn verify_and_judge(
+        &self,
+        p: &Pipeline,
+        report: &mut PipelineReport,
+        objects: &BTreeMap<String, String>,
+        cancel: &CancellationToken,
+    ) {
+        let v = self.verify_run(p, report, objects, cancel).await;
+        if self.cfg.verify == VerifyMode::Strict && v.status == VerifyStatus::Drift {
+            report.status = Status::Failed;
+            report.error = Some(
+                self.redactor
+                    .redacted(&format!("SYNC_VERIFY=strict: {}", v.summary_line())),
+            );
+        }
+        report.verify = Some(v);
+    }
+
+    /// The attempts; returns the target object Sling named per stream in the last attempt.
+    async fn run_attempts(
+        &self,
+        ctx: &AttemptCtx<'_>,
+        report: &mut PipelineReport,
+    ) -> BTreeMap<String, String> {
+        let mut objects = BTreeMap::new();
         let p = ctx.pipeline;
         let mut args: Vec<OsString> =
             vec!["run".into(), "-r".into(), p.path.clone().into_os_string()];
@@ -177,7 +208,8 @@ impl Engine {
         let cmd = self.cfg.sling(args, self.cfg.attempt_timeout);
         for attempt in 1..=ctx.max_attempts {
             report.attempts = attempt;
-            let outcome = self.one_attempt(ctx, &cmd, attempt).await;
+            let (outcome, named) = self.one_attempt(ctx, &cmd, attempt).await;
+            objects.extend(named);
             report.rows += outcome.rows;
             for (s, n) in &outcome.streams {
                 *report.streams.entry(s.clone()).or_default() += n;
@@ -213,5 +245,6 @@ impl Engine {
                 }
             }
         }
+        objects
     }
 }

@@ -47,6 +47,8 @@ pub struct Replication {
     pub streams: Vec<StreamSpec>,
     /// Static findings: errors and warnings.
     pub findings: Vec<Finding>,
+    /// The parsed document, for resolving it as Sling does (`resolve::resolve`, which needs the environment).
+    pub doc: Value,
 }
 
 const VALID_MODES: &[&str] = &[
@@ -246,5 +248,6 @@ pub fn parse_replication(text: &str) -> Result<Replication, ParseError> {
         default_mode,
         streams,
         findings,
+        doc: doc.clone(),
     })
 }

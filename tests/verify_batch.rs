@@ -1,0 +1,229 @@
+//! Verification after each successful run, end to end: the wrapper in `--batch` with the real Sling 1.4.11 on
+//! SQLite (the shim only where a verification query must hang or fail).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{sqlite, Run, World};
+
+fn verify_of(w: &World, pipeline: &str) -> serde_json::Value {
+    w.last_record(pipeline)["verify"].clone()
+}
+
+fn verify_line(run: &Run, pipeline: &str) -> String {
+    run.lines
+        .iter()
+        .find(|l| l["pipeline"] == pipeline && l["verify_status"].is_string())
+        .and_then(|l| l["message"].as_str())
+        .unwrap_or_else(|| panic!("no verify line for {pipeline}:\n{}", run.explain()))
+        .to_owned()
+}
+
+#[test]
+fn deleted_source_rows_are_drift_strict_fails_report_does_not() {
+    let w = World::new();
+    let first = w.run(&[]);
+    assert_eq!(first.code, Some(0), "{}", first.explain());
+    let v = verify_of(&w, "orders");
+    assert_eq!(v["status"], "match", "{v}");
+    assert_eq!(v["streams"]["main.orders"]["source_rows"], 3, "{v}");
+    assert_eq!(v["streams"]["main.orders"]["drift_rows"], 0, "{v}");
+    assert_eq!(verify_line(&first, "orders"), "verify: match");
+    assert_eq!(verify_of(&w, "products")["status"], "match");
+
+    // Incremental mode never deletes: two rows gone on the mission side stay in the command database. (Deleting
+    // the newest row as well would add `checkpoint_ahead`: the target then holds a key the source no longer has.)
+    sqlite(&w.mission, "delete from orders where id in (1, 2)");
+    let report = w.run(&["--pipeline", "orders"]);
+    assert_eq!(
+        report.code,
+        Some(0),
+        "report mode keeps the sync result: {}",
+        report.explain()
+    );
+    let v = verify_of(&w, "orders");
+    let o = &v["streams"]["main.orders"];
+    assert_eq!(v["status"], "drift", "{v}");
+    assert_eq!(
+        (o["source_rows"].as_u64(), o["target_rows"].as_u64()),
+        (Some(1), Some(3)),
+        "{v}"
+    );
+    assert_eq!(o["drift_rows"], 2);
+    assert_eq!(o["warnings"], serde_json::json!(["deletes_not_propagated"]));
+    assert_eq!(w.last_record("orders")["status"], "success");
+    assert_eq!(
+        verify_line(&report, "orders"),
+        "verify: drift main.orders +2 (deletes_not_propagated)"
+    );
+
+    let strict = w.run(&["--pipeline", "orders", "--verify", "strict"]);
+    assert_eq!(strict.code, Some(1), "{}", strict.explain());
+    let rec = w.last_record("orders");
+    assert_eq!(rec["status"], "failed");
+    assert!(
+        rec["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("SYNC_VERIFY=strict")),
+        "{rec}"
+    );
+
+    // Rows lost on the command side.
+    sqlite(&w.command, "delete from customers where id = 1");
+    let run = w.run(&["--pipeline", "orders"]);
+    assert_eq!(run.code, Some(0));
+    let c = &verify_of(&w, "orders")["streams"]["main.customers"];
+    assert_eq!(c["drift_rows"], -1, "{c}");
+    assert_eq!(c["warnings"], serde_json::json!(["rows_missing"]));
+}
+
+#[test]
+fn timestamp_update_key_is_seen_recopying_by_the_second_unchanged_run() {
+    let w = World::new();
+    std::fs::remove_file(w.pipelines.join("products.yaml")).expect("rm");
+    sqlite(
+        &w.mission,
+        "create table events (id integer primary key, updated_at timestamp);
+         insert into events values (1, '2024-01-03T07:33:20Z'), (2, '2024-01-03T07:33:21Z');",
+    );
+    w.write_pipeline(
+        "orders",
+        "source: MISSION\ntarget: COMMAND\ndefaults:\n  mode: incremental\n  object: main.{stream_table}\n  primary_key: [id]\n  update_key: updated_at\nstreams:\n  main.events:\n",
+    );
+    for _ in 0..2 {
+        assert_eq!(w.run(&[]).code, Some(0));
+    }
+    let rec = w.last_record("orders");
+    assert_eq!(
+        rec["streams"]["main.events"], 2,
+        "Sling copied both rows again: {rec}"
+    );
+    let e = &rec["verify"]["streams"]["main.events"];
+    assert_eq!(
+        e["status"], "match",
+        "whole tables, never a bogus drift: {e}"
+    );
+    assert_eq!(
+        e["warnings"],
+        serde_json::json!(["incremental_recopy", "checkpoint_mismatch"]),
+        "{e}"
+    );
+}
+
+fn shim() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sling-shim.sh")
+}
+
+/// The wrapper with the shim as Sling; the shim records every invocation and passes runs to the real Sling.
+fn shim_run(w: &World, mode: &str, args: &[&str]) -> (Run, Vec<String>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = w
+        .cmd(args)
+        .env("SLING_BIN", shim())
+        .env("SHIM_DIR", dir.path())
+        .env("SHIM_MODE", mode)
+        .env("SHIM_FAILS", "0")
+        .env("SHIM_REAL", common::sling_bin())
+        .output()
+        .expect("run wrapper");
+    let calls = std::fs::read_to_string(dir.path().join("invocations"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            l.split_once(' ')
+                .map(|(_, a)| a.to_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    (Run::from(out), calls)
+}
+
+#[test]
+fn off_runs_no_query_and_report_one_call_per_connection() {
+    let w = World::new();
+    let (run, calls) = shim_run(
+        &w,
+        "fail_then_real",
+        &["--pipeline", "orders", "--verify", "off"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    assert!(calls.iter().all(|c| !c.starts_with("conns")), "{calls:?}");
+    assert_eq!(
+        verify_of(&w, "orders"),
+        serde_json::json!({"status": "off", "streams": {}})
+    );
+
+    let (run, calls) = shim_run(&w, "fail_then_real", &["--pipeline", "orders"]);
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    let execs: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.starts_with("conns exec"))
+        .collect();
+    assert_eq!(
+        execs.len(),
+        2,
+        "one call per side, nothing new so no as-of call: {calls:?}"
+    );
+    assert!(
+        execs.iter().any(|c| c.starts_with("conns exec MISSION ")),
+        "{execs:?}"
+    );
+    assert!(
+        execs.iter().any(|c| c.starts_with("conns exec COMMAND ")),
+        "{execs:?}"
+    );
+    assert_eq!(verify_of(&w, "orders")["status"], "match");
+}
+
+#[test]
+fn a_hanging_or_failing_verification_is_an_error_and_changes_nothing() {
+    let w = World::new();
+    let (run, _) = shim_run(
+        &w,
+        "exec_hang",
+        &[
+            "--pipeline",
+            "orders",
+            "--verify",
+            "strict",
+            "--verify-timeout",
+            "1s",
+        ],
+    );
+    assert_eq!(
+        run.code,
+        Some(0),
+        "an error never fails the sync: {}",
+        run.explain()
+    );
+    let rec = w.last_record("orders");
+    assert_eq!(rec["status"], "success");
+    let v = &rec["verify"];
+    assert_eq!(v["status"], "error", "{v}");
+    assert_eq!(v["streams"]["main.orders"]["status"], "error");
+    assert!(
+        v["streams"]["main.orders"]["drift_rows"].is_null(),
+        "never drift: {v}"
+    );
+    assert!(
+        v["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("SYNC_VERIFY_TIMEOUT")),
+        "{v}"
+    );
+
+    let (run, _) = shim_run(&w, "exec_fail", &["--pipeline", "orders"]);
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    let v = verify_of(&w, "orders");
+    assert_eq!(v["status"], "error", "{v}");
+    assert!(v.to_string().contains("connection refused"), "{v}");
+    let journal = std::fs::read_to_string(w.state.join("history.jsonl")).expect("journal");
+    for (what, text) in [
+        ("stdout", &run.stdout),
+        ("stderr", &run.stderr),
+        ("journal", &journal),
+    ] {
+        assert!(!text.contains("s3cret-pw"), "password in {what}:\n{text}");
+    }
+}
