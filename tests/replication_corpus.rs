@@ -128,3 +128,42 @@ fn corpus_resolves_as_sling_ran_it() {
     assert_eq!(tagged.enabled_streams().count(), 3);
     assert!(load("05-wildcard.yaml").streams[0].wildcard);
 }
+
+#[test]
+fn every_corpus_file_passes_noop() {
+    let w = common::World::new();
+    let corpus_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/replications");
+    let out = w
+        .cmd(&["--mode", "noop"])
+        .env("PIPELINE_DIR", &corpus_dir)
+        .env("CORPUS_TARGET", "COMMAND")
+        .current_dir(&corpus_dir)
+        .output()
+        .expect("run wrapper");
+    let run = common::Run::from(out);
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    let journal = w.journal();
+    assert_eq!(journal.len(), corpus().len());
+    for rec in &journal {
+        let failed: Vec<&serde_json::Value> = rec["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["ok"] == false)
+            .collect();
+        assert!(failed.is_empty(), "{}: {failed:#?}", rec["pipeline"]);
+    }
+    let checks = |p: &str| {
+        journal
+            .iter()
+            .find(|r| r["pipeline"] == p)
+            .map(|r| r["checks"].to_string())
+            .unwrap_or_default()
+    };
+    assert!(
+        checks("01-env-placeholders").contains("source: `{source}` → `MISSION`"),
+        "{}",
+        checks("01-env-placeholders")
+    );
+    assert!(checks("03-local-files").contains("built-in local file system connection"));
+}

@@ -14,6 +14,7 @@ use super::engine::{EngineConfig, JobSpec};
 use super::event::{Check, CheckKind, CheckOutcome, EventSink, SyncEvent};
 use super::pipeline::{self, ConnectionRef, Finding, Pipeline};
 use super::redact::Redactor;
+use super::resolve::is_local_connection;
 use super::sling::{self, AttemptEvent, Termination};
 use super::spans::{self, CheckLevel};
 
@@ -59,7 +60,8 @@ impl Noop {
             .pipelines
             .iter()
             .filter_map(|p| p.replication.as_ref().ok())
-            .flat_map(|r| [r.source.clone(), r.target.clone()])
+            .map(|r| r.resolved(&self.cfg.env))
+            .flat_map(|r| [r.source, r.target])
             .flatten()
             .filter(|c| {
                 matches!(
@@ -164,12 +166,16 @@ impl Noop {
         let statically_ok = found.iter().all(Finding::passed);
         if sling_ok && statically_ok {
             if let Ok(rep) = &p.replication {
+                let resolved = rep.resolved(&self.cfg.env);
                 let roles = [
-                    (CheckKind::SourceConnection, &rep.source),
-                    (CheckKind::TargetConnection, &rep.target),
+                    (CheckKind::SourceConnection, &resolved.source),
+                    (CheckKind::TargetConnection, &resolved.target),
                 ];
                 for (kind, conn) in roles {
-                    let Some(conn) = conn.as_deref().filter(|c| !pipeline::is_inline_url(c)) else {
+                    let Some(conn) = conn
+                        .as_deref()
+                        .filter(|c| !pipeline::is_inline_url(c) && !is_local_connection(c))
+                    else {
                         continue;
                     };
                     let mut cache = noop.connections.lock().await;
@@ -183,7 +189,10 @@ impl Noop {
                     };
                     found.push(Finding { kind, ..check });
                 }
-                let wildcard = rep.streams.iter().any(|s| s.name.contains(['*', '?']));
+                let wildcard = rep
+                    .streams
+                    .iter()
+                    .any(|s| !s.disabled && s.name.contains(['*', '?']));
                 if wildcard && found.iter().all(Finding::passed) {
                     found.push(self.dry_run(p, cancel).await);
                 }
@@ -288,7 +297,9 @@ pub fn static_checks(p: &Pipeline, env: &BTreeMap<String, String>) -> Vec<Findin
             )]
         }
     };
+    let resolved = rep.resolved(env);
     let mut checks = rep.findings.clone();
+    checks.extend(pipeline::resolved_findings(&resolved));
     if checks.iter().all(Finding::passed) {
         checks.push(finding(
             CheckKind::Replication,
@@ -302,13 +313,21 @@ pub fn static_checks(p: &Pipeline, env: &BTreeMap<String, String>) -> Vec<Findin
     }
     let env_file = pipeline::sling_env_file(env);
     let roles = [
-        ("source", CheckKind::Source, &rep.source),
-        ("target", CheckKind::Target, &rep.target),
+        ("source", CheckKind::Source, &resolved.source),
+        ("target", CheckKind::Target, &resolved.target),
     ];
     for (role, kind, conn) in roles {
         let Some(conn) = conn.as_deref().filter(|c| !c.is_empty()) else {
             continue;
         };
+        if is_local_connection(conn) {
+            checks.push(finding(
+                kind,
+                CheckOutcome::Ok,
+                format!("`{conn}`: Sling's built-in local file system connection"),
+            ));
+            continue;
+        }
         let (outcome, detail) = match pipeline::resolve_connection(conn, env, env_file.as_deref()) {
             ConnectionRef::InlineUrl => (
                 CheckOutcome::Warning,

@@ -141,7 +141,7 @@ impl Engine {
                 }
             }
             Mode::Incremental | Mode::Backfill => {
-                if let Some(problem) = p.blocking_problem() {
+                if let Some(problem) = p.blocking_problem(&self.cfg.env) {
                     report.error = Some(self.redactor.redacted(&problem));
                 } else {
                     if job.mode == Mode::Backfill {
