@@ -227,3 +227,104 @@ fn a_hanging_or_failing_verification_is_an_error_and_changes_nothing() {
         assert!(!text.contains("s3cret-pw"), "password in {what}:\n{text}");
     }
 }
+
+#[test]
+fn noop_names_added_dropped_retyped_columns_missing_keys_and_a_checkpoint_ahead() {
+    let w = World::new();
+    assert_eq!(w.run(&[]).code, Some(0));
+    sqlite(
+        &w.mission,
+        "create table o2 (id integer primary key, amount text, updated_at text, extra int);
+         insert into o2 select id, amount, updated_at, 0 from orders; drop table orders; alter table o2 rename to orders;",
+    );
+    sqlite(
+        &w.command,
+        "update customers set updated_at = '2030-01-01 00:00:00' where id = 2",
+    );
+    w.write_pipeline(
+        "products",
+        "source: MISSION\ntarget: COMMAND\nstreams:\n  main.products:\n    mode: incremental\n    object: main.products\n    primary_key: [id]\n    update_key: modified_at\n",
+    );
+    let run = w.run(&["--mode", "noop"]);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "a retyped column and a missing key fail noop: {}",
+        run.explain()
+    );
+    let details = |p: &str| -> Vec<(bool, bool, String)> {
+        w.last_record(p)["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["name"] == "schema" || c["name"] == "checkpoint")
+            .map(|c| {
+                (
+                    c["ok"].as_bool().unwrap_or(false),
+                    c["warning"].as_bool().unwrap_or(false),
+                    c["detail"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let orders = details("orders");
+    let has = |list: &[(bool, bool, String)], ok: bool, warning: bool, text: &str| {
+        list.iter()
+            .any(|(o, w, d)| *o == ok && *w == warning && d.contains(text))
+    };
+    assert!(
+        has(
+            &orders,
+            false,
+            false,
+            "column `amount` changed type: source text, target real / decimal"
+        ),
+        "{orders:#?}"
+    );
+    assert!(
+        has(
+            &orders,
+            true,
+            true,
+            "source column `extra` (int / integer) is not in the target"
+        ),
+        "{orders:#?}"
+    );
+    assert!(
+        has(
+            &orders,
+            true,
+            true,
+            "target column `customer_id` (bigint) is no longer in the source"
+        ),
+        "{orders:#?}"
+    );
+    assert!(
+        has(
+            &orders,
+            true,
+            true,
+            "stream `main.customers`: checkpoint_ahead"
+        ),
+        "{orders:#?}"
+    );
+    assert!(
+        has(
+            &orders,
+            true,
+            false,
+            "stream `main.customers`: source and target agree"
+        ),
+        "{orders:#?}"
+    );
+    let products = details("products");
+    assert!(
+        has(
+            &products,
+            false,
+            false,
+            "update_key column `modified_at` is not in the source table"
+        ),
+        "{products:#?}"
+    );
+}

@@ -106,6 +106,10 @@ pub enum CheckKind {
     Mode,
     /// A stream's target object.
     Object,
+    /// Source and target columns compared (`sling conns discover --columns`).
+    Schema,
+    /// Source and target checkpoints compared (`checkpoint_ahead`).
+    Checkpoint,
     /// A name this version does not know, read back from a newer journal.
     Other(String),
 }
@@ -126,6 +130,8 @@ impl CheckKind {
             CheckKind::Streams => "streams",
             CheckKind::Mode => "mode",
             CheckKind::Object => "object",
+            CheckKind::Schema => "schema",
+            CheckKind::Checkpoint => "checkpoint",
             CheckKind::Other(s) => s,
         }
     }
@@ -144,6 +150,8 @@ impl CheckKind {
             CheckKind::Streams,
             CheckKind::Mode,
             CheckKind::Object,
+            CheckKind::Schema,
+            CheckKind::Checkpoint,
         ]
         .into_iter()
         .find(|k| k.as_str() == name)

@@ -66,6 +66,11 @@ impl Catalog {
         Ok(Self { tables })
     }
 
+    /// Adds the tables of another discover call on the same connection.
+    pub fn extend(&mut self, other: Catalog) {
+        self.tables.extend(other.tables);
+    }
+
     /// The columns of a table: exact name first, else the one case-insensitive match.
     pub fn columns(&self, table: &TableRef) -> Option<&[Column]> {
         let schema = table.schema().unwrap_or("");
