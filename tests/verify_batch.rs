@@ -328,3 +328,45 @@ fn noop_names_added_dropped_retyped_columns_missing_keys_and_a_checkpoint_ahead(
         "{products:#?}"
     );
 }
+
+#[test]
+fn postgres_deletes_are_drift_and_strict_fails() {
+    let (Some(mission), Some(command)) = (
+        common::PgDb::create("ssw_vb_m"),
+        common::PgDb::create("ssw_vb_c"),
+    ) else {
+        return;
+    };
+    mission.sql(
+        "create table orders (id int primary key, note text, updated_at timestamptz not null);
+         insert into orders select g, 'n' || g, timestamptz '2026-01-01 00:00:00+00' + g * interval '1 second'
+           from generate_series(1, 500) g;",
+    );
+    let mut w = World::new();
+    std::fs::remove_file(w.pipelines.join("orders.yaml")).expect("rm");
+    std::fs::remove_file(w.pipelines.join("products.yaml")).expect("rm");
+    w.env.insert("MISSION_PG".into(), mission.url());
+    w.env.insert("COMMAND_PG".into(), command.url());
+    w.write_pipeline(
+        "pg",
+        "source: MISSION_PG\ntarget: COMMAND_PG\ndefaults:\n  mode: incremental\n  object: public.{stream_table}\n  primary_key: [id]\n  update_key: updated_at\nstreams:\n  public.orders:\n",
+    );
+    assert_eq!(w.run(&[]).code, Some(0));
+    assert_eq!(verify_of(&w, "pg")["status"], "match");
+
+    mission.sql("delete from orders where id between 10 and 16");
+    let run = w.run(&["--verify", "strict"]);
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    let o = &verify_of(&w, "pg")["streams"]["public.orders"];
+    assert_eq!(
+        (o["source_rows"].as_u64(), o["target_rows"].as_u64()),
+        (Some(493), Some(500)),
+        "{o}"
+    );
+    assert_eq!(o["drift_rows"], 7);
+    assert_eq!(o["warnings"], serde_json::json!(["deletes_not_propagated"]));
+    assert_eq!(
+        verify_line(&run, "pg"),
+        "verify: drift public.orders +7 (deletes_not_propagated)"
+    );
+}
