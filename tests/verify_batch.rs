@@ -76,6 +76,17 @@ fn deleted_source_rows_are_drift_strict_fails_report_does_not() {
     let c = &verify_of(&w, "orders")["streams"]["main.customers"];
     assert_eq!(c["drift_rows"], -1, "{c}");
     assert_eq!(c["warnings"], serde_json::json!(["rows_missing"]));
+
+    // A backfill reloads everything: the drift is gone, and copying everything is not an `incremental_recopy`.
+    let backfill = w.run(&["--pipeline", "orders", "--mode", "backfill"]);
+    assert_eq!(backfill.code, Some(0), "{}", backfill.explain());
+    let v = verify_of(&w, "orders");
+    assert_eq!(v["status"], "match", "{v}");
+    assert_eq!(
+        v["streams"]["main.orders"]["warnings"],
+        serde_json::json!([]),
+        "{v}"
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::Engine;
-use crate::sync::event::PipelineReport;
+use crate::sync::event::{Mode, PipelineReport};
 use crate::sync::pipeline::{self, Pipeline};
 use crate::sync::resolve::resolve;
 use crate::sync::sling::{self, AttemptEvent, Termination};
@@ -93,7 +93,10 @@ impl Engine {
             .iter()
             .map(|(name, _)| {
                 let h = StreamHistory {
-                    copied_now: report.streams.get(name).copied(),
+                    // A backfill reloads everything on purpose: not a re-copy.
+                    copied_now: (report.mode == Mode::Incremental)
+                        .then(|| report.streams.get(name).copied())
+                        .flatten(),
                     previous: previous.get(name).cloned(),
                 };
                 (name.clone(), h)
