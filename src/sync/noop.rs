@@ -63,8 +63,9 @@ impl Noop {
         Self { cfg, redactor }
     }
 
-    /// Sling's start-up (about 0.3 s) dominates noop, so the version check and one `conns test` per distinct
-    /// connection name run side by side (at most four Sling processes) before the pipelines are looked at.
+    /// Sling's start-up (about 0.3 s) dominates noop, so the version check and one probe per distinct connection
+    /// name run side by side (at most four Sling processes) before the pipelines are looked at: `conns discover` of
+    /// the tables the job uses (schema validation, and proof the connection works), else `conns test`.
     pub(crate) async fn prepare(&self, job: &JobSpec, cancel: &CancellationToken) -> NoopShared {
         let env_file = pipeline::sling_env_file(&self.cfg.env);
         let names: BTreeSet<String> = job
@@ -81,16 +82,6 @@ impl Noop {
                 )
             })
             .collect();
-        let limit = Arc::new(tokio::sync::Semaphore::new(PARALLEL_PROBES));
-        let mut tests = tokio::task::JoinSet::new();
-        for name in names.clone() {
-            let (noop, cancel, limit) = (self.clone(), cancel.clone(), limit.clone());
-            tests.spawn(async move {
-                let _permit = limit.acquire_owned().await;
-                let check = noop.conns_test(&name, &cancel).await;
-                (name, check)
-            });
-        }
         // Schema validation: every table any pipeline reads or writes, one discover per connection and schema.
         let streams: Vec<(String, String, StreamTables)> = job
             .pipelines
@@ -126,11 +117,21 @@ impl Noop {
                 .or_default()
                 .push(st.target.clone());
         }
+        by_conn.retain(|conn, _| !missing_file(conn));
+        // A discover connects as `conns test` does, so it stands in for the test of its connection: one Sling
+        // start per connection either way.
+        let limit = Arc::new(tokio::sync::Semaphore::new(PARALLEL_PROBES));
+        let mut tests = tokio::task::JoinSet::new();
+        for name in names.iter().filter(|n| !by_conn.contains_key(*n)).cloned() {
+            let (noop, cancel, limit) = (self.clone(), cancel.clone(), limit.clone());
+            tests.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                let check = noop.conns_test(&name, &cancel).await;
+                (name, check)
+            });
+        }
         let mut discovers = tokio::task::JoinSet::new();
         for (conn, tables) in by_conn {
-            if missing_file(&conn) {
-                continue;
-            }
             for pattern in discover_patterns(&tables) {
                 let (noop, cancel, limit, conn) =
                     (self.clone(), cancel.clone(), limit.clone(), conn.clone());
@@ -157,6 +158,19 @@ impl Noop {
                 (None, found) => found,
             };
             catalogs.insert(conn, merged);
+        }
+        for (conn, found) in &catalogs {
+            let (outcome, detail) = match found {
+                Ok(_) => (
+                    CheckOutcome::Ok,
+                    format!("`{conn}`: reachable (sling conns discover succeeded)"),
+                ),
+                Err(e) => (CheckOutcome::Failed, e.clone()),
+            };
+            connections.insert(
+                conn.clone(),
+                finding(CheckKind::SourceConnection, outcome, detail),
+            );
         }
         let checkpoints = self.checkpoints(&streams, &catalogs, cancel).await;
         NoopShared {
