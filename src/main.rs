@@ -6,12 +6,13 @@ use std::io::IsTerminal;
 use clap::Parser;
 use sling_sync_wrapper::app::batch::{self, exit};
 use sling_sync_wrapper::app::cli::{Cli, LogFormat};
-use sling_sync_wrapper::app::settings::Settings;
+use sling_sync_wrapper::app::settings::{self, Settings};
 use sling_sync_wrapper::app::{console, signals::Shutdown};
 use sling_sync_wrapper::sync::pipeline::{self, Pipeline};
 use sling_sync_wrapper::sync::redact::Redactor;
 use sling_sync_wrapper::sync::state::StateStore;
 use sling_sync_wrapper::sync::{ChildEnv, Engine, EngineConfig, JobSpec};
+use sling_sync_wrapper::telemetry::escape_control;
 use sling_sync_wrapper::telemetry::{OtelConfig, Output, Telemetry};
 
 fn main() {
@@ -19,25 +20,38 @@ fn main() {
     let env: BTreeMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
-    let code = match prepare(&cli, &env) {
-        Ok((settings, otel, pipelines)) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build();
-            match runtime {
-                Ok(rt) => rt.block_on(run(settings, otel, pipelines, env)),
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    exit::FAILED
-                }
-            }
-        }
-        Err(message) => {
-            eprintln!("error: {message}");
-            exit::USAGE
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    let code = match runtime {
+        Ok(rt) => rt.block_on(start(cli, env)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            exit::FAILED
         }
     };
     std::process::exit(code);
+}
+
+/// Signal handling comes first, so that SIGTERM during discovery (which reads every pipeline file) is an orderly
+/// exit with 128 + signal, not the default action's instant death.
+async fn start(cli: Cli, env: BTreeMap<String, String>) -> i32 {
+    let shutdown = match Shutdown::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return exit::FAILED;
+        }
+    };
+    match prepare(&cli, &env) {
+        Ok(_) if shutdown.token.is_cancelled() => shutdown.exit_code().unwrap_or(exit::FAILED),
+        Ok((settings, otel, pipelines)) => run(settings, otel, pipelines, env, shutdown).await,
+        Err(message) => {
+            // Messages can carry file names and values from outside; one error is one line on the terminal.
+            eprintln!("error: {}", escape_control(&message));
+            exit::USAGE
+        }
+    }
 }
 
 /// Everything that can fail before a pipeline runs; an error here is exit code 2.
@@ -56,6 +70,14 @@ fn prepare(
     }
     let all = pipeline::discover(&settings.pipelines).map_err(|e| e.to_string())?;
     let selected = pipeline::select(all, &settings.only).map_err(|e| e.to_string())?;
+    // Checked once here, before any pipeline runs: a wrong path is a configuration error, not N failed runs.
+    settings::check_sling_bin(&settings.sling_bin, env.get("PATH").map(String::as_str))
+        .map_err(|e| e.to_string())?;
+    let state = StateStore::new(settings.state_path.clone());
+    state
+        .check_writable()
+        .and_then(|()| state.migrate_legacy_layout())
+        .map_err(|e| format!("SLING_STATE_PATH (--state-path): {e}"))?;
     Ok((settings, otel, selected))
 }
 
@@ -64,6 +86,7 @@ async fn run(
     otel: OtelConfig,
     pipelines: Vec<Pipeline>,
     env: BTreeMap<String, String>,
+    shutdown: Shutdown,
 ) -> i32 {
     let output = if settings.batch {
         let json = match settings.log_format {
@@ -82,13 +105,6 @@ async fn run(
             return exit::USAGE;
         }
     };
-    let shutdown = match Shutdown::install() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return exit::FAILED;
-        }
-    };
     let engine = Engine::new(
         EngineConfig {
             mission_cluster_id: settings.mission_cluster_id.clone(),
@@ -97,6 +113,8 @@ async fn run(
             retry: settings.retry,
             attempt_timeout: settings.attempt_timeout,
             cancel_grace: settings.cancel_grace,
+            concurrency: settings.concurrency,
+            job_deadline: settings.job_deadline,
             child_env: ChildEnv::for_sling(&env),
             verify: settings.verify,
             verify_timeout: settings.verify_timeout,

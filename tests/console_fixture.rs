@@ -42,7 +42,7 @@ fn info(name: &str, streams: &[(&str, &str)]) -> PipelineInfo {
                 mode: Some((*m).into()),
             })
             .collect(),
-        state_path: format!("/var/lib/sling_state/{name}"),
+        state_path: format!("/var/lib/sling_state/pipelines/{name}"),
         problem: None,
     }
 }

@@ -11,7 +11,9 @@ use sling_sync_wrapper::sync::event::{
     self, Command, EventStream, JobReport, Mode, Status, SyncEvent,
 };
 use sling_sync_wrapper::sync::pipeline::{self, PipelineSource};
+use sling_sync_wrapper::sync::redact::Redactor;
 use sling_sync_wrapper::sync::sling_log::Level;
+use sling_sync_wrapper::sync::{Engine, EngineConfig};
 use sling_sync_wrapper::ui::describe;
 use sling_sync_wrapper::ui::keys::{self, Scope, KEYS};
 use sling_sync_wrapper::ui::logbuf::LOG_CAPACITY;
@@ -391,6 +393,11 @@ struct Live {
 
 impl Live {
     fn start() -> Self {
+        Self::with_concurrency(1)
+    }
+
+    /// As the console runs it: the engine's `concurrency` is `SYNC_CONCURRENCY`.
+    fn with_concurrency(concurrency: usize) -> Self {
         let world = common::World::new();
         let shim_dir = tempfile::tempdir().expect("tempdir");
         let engine = common::engine(
@@ -400,6 +407,13 @@ impl Live {
                 ("SHIM_DIR", shim_dir.path().display().to_string()),
                 ("SHIM_MODE", "hang".into()),
             ],
+        );
+        let engine = Engine::new(
+            EngineConfig {
+                concurrency,
+                ..engine.config().clone()
+            },
+            Redactor::default(),
         );
         let pipelines =
             pipeline::discover(&PipelineSource::Dir(world.pipelines.clone())).expect("discover");
@@ -452,7 +466,7 @@ impl Live {
     async fn fold_until(
         &mut self,
         waiting_for: &str,
-        last: impl Fn(&SyncEvent) -> bool,
+        mut last: impl FnMut(&SyncEvent) -> bool,
     ) -> Vec<SyncEvent> {
         let mut seen = Vec::new();
         loop {
@@ -702,4 +716,33 @@ fn the_key_list_has_no_clashes_and_feeds_hints_and_help() {
         assert!(help.iter().any(|(l, _)| *l == label), "help lacks {label}");
     }
     assert!(keys::hints(Scope::Dialog).any(|(l, w)| l == "y" && w == "yes"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_all_from_the_console_runs_up_to_the_concurrency_limit_at_once() {
+    let mut live = Live::with_concurrency(2);
+    assert_eq!(
+        live.press(key('a')),
+        [Command::Run {
+            pipelines: vec!["orders".into(), "products".into()],
+            mode: Mode::Incremental
+        }]
+    );
+    // Both hang in Sling; with one at a time, products would wait behind orders and never start.
+    let mut started = std::collections::BTreeSet::new();
+    live.fold_until("both attempts", |ev| {
+        if let SyncEvent::AttemptStarted { pipeline, .. } = ev {
+            started.insert(pipeline.clone());
+        }
+        started.len() == 2
+    })
+    .await;
+    for name in ["orders", "products"] {
+        let activity = live.model.pipeline(name).map(|p| p.activity.clone());
+        assert!(
+            matches!(activity, Some(Activity::Active(_))),
+            "{name}: {activity:?}"
+        );
+    }
+    live.shut_down().await;
 }

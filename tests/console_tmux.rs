@@ -388,3 +388,66 @@ fn a_panic_mid_run_stops_sling_before_the_console_exits() {
         "Sling's process group {pgid} outlived the console"
     );
 }
+
+/// One history-journal record, as the engine writes it.
+fn record(pipeline: &str, status: &str, rows: u64) -> String {
+    format!(
+        r#"{{"sync_job_id":"job-{pipeline}","pipeline":"{pipeline}","mode":"incremental","status":"{status}","rows":{rows},"streams":{{}},"attempts":1,"started_at":"2026-11-27T10:00:00Z","finished_at":"2026-11-27T10:00:01Z","duration_seconds":1.0,"error":null}}"#
+    ) + "\n"
+}
+
+#[test]
+fn one_bad_byte_in_the_journal_hides_only_its_own_line() {
+    for tool in ["tmux", "sqlite3"] {
+        if !have(tool) {
+            assert!(
+                !in_ci(),
+                "{tool} is required in CI for the console end-to-end test"
+            );
+            eprintln!("skipping: {tool} is not installed (set CI=true to make this a failure)");
+            return;
+        }
+    }
+    let world = World::new();
+    std::fs::create_dir_all(world.path("state")).expect("mkdir state");
+    let mut journal = record("orders", "success", 5).into_bytes();
+    journal.extend_from_slice(b"{\"pipeline\":\"inventory\",\"error\":\"bad byte \xff here\"}\n");
+    journal.extend_from_slice(record("inventory", "failed", 0).as_bytes());
+    std::fs::write(world.path("state/history.jsonl"), journal).expect("write journal");
+    let script = world.script(&sling_bin(), "");
+    let tmux = Tmux::new();
+    let out = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "console",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &format!("sh '{}'", script.display()),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let screen = tmux.wait("the history around the bad line", &world, |s| {
+        row(s, "orders").contains("success") && row(s, "inventory").contains("failed")
+    });
+    assert!(row(&screen, "orders").contains(" 5 "), "{screen}");
+    assert!(
+        screen.contains("1 unreadable line(s)"),
+        "the console says how many lines were skipped:\n{screen}"
+    );
+    tmux.send("q");
+    let exit = world.path("exit.txt");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&exit).is_ok_and(|s| s.contains("EXIT=")) {
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "the console did not exit after q"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -330,7 +330,7 @@ fn a_second_run_of_the_same_pipeline_is_refused_by_the_lock() {
 }
 
 #[test]
-fn missing_sling_binary_fails_clearly_without_retries() {
+fn missing_sling_binary_is_a_configuration_error_before_any_pipeline() {
     let w = World::new();
     let run = common::Run::from(
         w.cmd(&["--pipeline", "orders"])
@@ -338,20 +338,17 @@ fn missing_sling_binary_fails_clearly_without_retries() {
             .output()
             .expect("run"),
     );
-    assert_eq!(run.code, Some(1), "{}", run.explain());
-    let rec = w.last_record("orders");
-    assert_eq!(rec["attempts"], 1);
+    assert_eq!(run.code, Some(2), "{}", run.explain());
     assert!(
-        rec["error"]
-            .as_str()
-            .unwrap_or("")
-            .contains("cannot run SLING_BIN /nonexistent/sling"),
-        "{rec}"
+        run.stderr.contains("SLING_BIN") && run.stderr.contains("/nonexistent/sling"),
+        "{}",
+        run.explain()
     );
+    assert!(w.journal().is_empty(), "no pipeline ran");
 }
 
 #[test]
-fn unwritable_state_path_is_named_and_other_state_untouched() {
+fn unwritable_state_path_is_named_and_nothing_runs() {
     let w = World::new();
     let blocker = w.dir.path().join("not-a-dir");
     std::fs::write(&blocker, b"x").expect("write");
@@ -361,12 +358,9 @@ fn unwritable_state_path_is_named_and_other_state_untouched() {
             .output()
             .expect("run"),
     );
-    assert_eq!(run.code, Some(1), "{}", run.explain());
+    assert_eq!(run.code, Some(2), "{}", run.explain());
     assert!(
-        run.finished("orders")["error"]
-            .as_str()
-            .unwrap_or("")
-            .contains("not-a-dir"),
+        run.stderr.contains("SLING_STATE_PATH") && run.stderr.contains("not-a-dir"),
         "{}",
         run.explain()
     );

@@ -7,7 +7,30 @@ use std::time::{Duration, Instant};
 
 use common::otlp::{self, double_attr, int_attr, str_attr, Receiver};
 use common::{count, World};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
+use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, Metric};
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
+
+/// Every instrument and its unit: the names the dashboards' PromQL is built from (via GreptimeDB's translation).
+const UNITS: [(&str, &str); 10] = [
+    ("sync.jobs", "{run}"),
+    ("sync.job.duration", "s"),
+    ("sync.pipeline.runs", "{run}"),
+    ("sync.rows", "{row}"),
+    ("sync.pipeline.duration", "s"),
+    ("sync.retries", "{attempt}"),
+    ("sync.pipeline.last_success_timestamp", "s"),
+    ("sync.pipeline.last_run_duration", "s"),
+    ("sync.pipeline.last_run_rows", "{row}"),
+    ("sync.pipeline.last_run_status", "{status}"),
+];
+/// Sub-second noop checks to hour-long backfills.
+const DURATION_BOUNDARIES: [f64; 16] = [
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0,
+    3600.0,
+];
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -147,11 +170,12 @@ fn grpc_one_trace_per_job_with_the_documented_shape() {
 
     let metrics = c.metric_names();
     for m in [
-        "sync_jobs",
-        "sync_pipeline_runs",
-        "sync_rows",
-        "sync_pipeline_duration_seconds",
-        "sync_job_duration_seconds",
+        "sync.jobs",
+        "sync.pipeline.runs",
+        "sync.rows",
+        "sync.pipeline.duration",
+        "sync.job.duration",
+        "sync.pipeline.last_success_timestamp",
     ] {
         assert!(
             metrics.iter().any(|n| n == m),
@@ -292,7 +316,7 @@ fn a_retried_pipeline_has_one_attempt_span_per_attempt_and_errors_carry_the_reas
         .find(|e| e.name.starts_with("retry scheduled"))
         .expect("retry event on the pipeline span");
     assert!(double_attr(&retry.attributes, "delay_seconds").is_some_and(|d| d > 0.0));
-    assert!(c.metric_names().iter().any(|n| n == "sync_retries"));
+    assert!(c.metric_names().iter().any(|n| n == "sync.retries"));
 }
 
 #[test]
@@ -466,7 +490,489 @@ fn sigterm_mid_run_closes_and_exports_spans_as_cancelled() {
         Some("cancelled")
     );
     assert!(
-        c.metric_names().iter().any(|n| n == "sync_pipeline_runs"),
+        c.metric_names().iter().any(|n| n == "sync.pipeline.runs"),
         "metrics flushed at exit"
     );
+}
+
+/// Every exported data point of one metric as (attributes, value), whatever its number type.
+fn gauge_points(metrics: &[Metric], name: &str) -> Vec<(Vec<KeyValue>, f64)> {
+    metrics
+        .iter()
+        .filter(|m| m.name == name)
+        .flat_map(|m| match &m.data {
+            Some(Data::Gauge(g)) => g.data_points.clone(),
+            other => panic!("{name} is not a gauge: {other:?}"),
+        })
+        .map(|p| {
+            let v = match p.value {
+                Some(Value::AsDouble(d)) => d,
+                Some(Value::AsInt(i)) => i as f64,
+                None => panic!("{name}: point without a value"),
+            };
+            (p.attributes, v)
+        })
+        .collect()
+}
+
+fn gauge_of(metrics: &[Metric], name: &str, pipeline: &str) -> f64 {
+    let points: Vec<f64> = gauge_points(metrics, name)
+        .into_iter()
+        .filter(|(a, _)| str_attr(a, "pipeline").as_deref() == Some(pipeline))
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(points.len(), 1, "{name} for {pipeline}: {points:?}");
+    points[0]
+}
+
+fn finished_at_seconds(record: &serde_json::Value) -> f64 {
+    let text = record["finished_at"].as_str().expect("finished_at");
+    chrono::DateTime::parse_from_rfc3339(text)
+        .expect("RFC 3339")
+        .timestamp_millis() as f64
+        / 1000.0
+}
+
+#[test]
+fn metrics_carry_units_duration_buckets_delta_counters_and_batch_job_gauges() {
+    let w = World::new();
+    let first = Receiver::grpc();
+    let run = run_with(
+        &w,
+        &[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://{}", first.addr),
+        )],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    let orders_success = finished_at_seconds(&w.last_record("orders"));
+
+    // The second job: orders fails (its source table is gone), products succeeds.
+    common::sqlite(&w.mission, "drop table orders");
+    let rx = Receiver::grpc();
+    let run = run_with(
+        &w,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{}", rx.addr)),
+            ("SYNC_MAX_RETRIES", "0".into()),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    assert_eq!(w.last_record("orders")["status"], "failed");
+    let products = w.last_record("products");
+    assert_eq!(products["status"], "success");
+    let metrics = rx.captured().metrics();
+
+    // Units on every instrument.
+    for m in &metrics {
+        let (_, unit) = UNITS
+            .iter()
+            .find(|(name, _)| *name == m.name)
+            .unwrap_or_else(|| panic!("{} is not a known instrument", m.name));
+        assert_eq!(m.unit, *unit, "{}", m.name);
+        assert!(!m.description.is_empty(), "{}", m.name);
+    }
+    // All but the retry counter (no retries here) were exported.
+    for (name, _) in UNITS.iter().filter(|(n, _)| *n != "sync.retries") {
+        assert!(
+            metrics.iter().any(|m| m.name == *name),
+            "{name} not exported"
+        );
+    }
+
+    // Histograms: boundaries from sub-second to an hour, delta like the counters.
+    for name in ["sync.pipeline.duration", "sync.job.duration"] {
+        let m = metrics.iter().find(|m| m.name == name).expect("histogram");
+        let Some(Data::Histogram(h)) = &m.data else {
+            panic!("{name} is not a histogram")
+        };
+        assert_eq!(
+            h.aggregation_temporality,
+            AggregationTemporality::Delta as i32
+        );
+        for p in &h.data_points {
+            assert_eq!(p.explicit_bounds, DURATION_BOUNDARIES, "{name}");
+            assert!(p.explicit_bounds[0] < 1.0 && p.explicit_bounds.last() == Some(&3600.0));
+            assert_eq!(p.bucket_counts.len(), p.explicit_bounds.len() + 1);
+        }
+    }
+    let runs = metrics
+        .iter()
+        .find(|m| m.name == "sync.pipeline.runs")
+        .expect("runs");
+    let Some(Data::Sum(sum)) = &runs.data else {
+        panic!("sync.pipeline.runs is not a sum")
+    };
+    assert!(sum.is_monotonic);
+    assert_eq!(
+        sum.aggregation_temporality,
+        AggregationTemporality::Delta as i32
+    );
+    let counted: i64 = sum
+        .data_points
+        .iter()
+        .map(|p| match p.value {
+            Some(Value::AsInt(i)) => i,
+            ref other => panic!("run count {other:?}"),
+        })
+        .sum();
+    assert_eq!(counted, 2, "the two runs of this job: {sum:?}");
+
+    // The batch-job gauges: the failed pipeline still reports its last success, from the journal.
+    let last_success = "sync.pipeline.last_success_timestamp";
+    assert!(
+        (gauge_of(&metrics, last_success, "orders") - orders_success).abs() < 0.002,
+        "orders: {} vs the first job's {orders_success}",
+        gauge_of(&metrics, last_success, "orders")
+    );
+    assert!(
+        (gauge_of(&metrics, last_success, "products") - finished_at_seconds(&products)).abs()
+            < 0.002
+    );
+    assert_eq!(
+        gauge_of(&metrics, "sync.pipeline.last_run_status", "orders"),
+        0.0
+    );
+    assert_eq!(
+        gauge_of(&metrics, "sync.pipeline.last_run_status", "products"),
+        1.0
+    );
+    assert_eq!(
+        gauge_of(&metrics, "sync.pipeline.last_run_rows", "products"),
+        products["rows"].as_f64().expect("rows")
+    );
+    assert!(products["rows"].as_u64() > Some(0));
+    assert!(
+        (gauge_of(&metrics, "sync.pipeline.last_run_duration", "products")
+            - products["duration_seconds"].as_f64().expect("duration"))
+        .abs()
+            < 1e-9
+    );
+    // Every point names its mission cluster: GreptimeDB does not keep that resource attribute as a label.
+    for m in &metrics {
+        let attrs: Vec<Vec<KeyValue>> = match &m.data {
+            Some(Data::Gauge(g)) => g.data_points.iter().map(|p| p.attributes.clone()).collect(),
+            Some(Data::Sum(s)) => s.data_points.iter().map(|p| p.attributes.clone()).collect(),
+            Some(Data::Histogram(h)) => {
+                h.data_points.iter().map(|p| p.attributes.clone()).collect()
+            }
+            other => panic!("{}: unexpected data {other:?}", m.name),
+        };
+        for a in attrs {
+            assert_eq!(
+                str_attr(&a, "mission_cluster_id").as_deref(),
+                Some("test-mission"),
+                "{}",
+                m.name
+            );
+        }
+    }
+}
+
+#[test]
+fn a_pipeline_that_never_succeeded_reports_last_success_zero() {
+    let w = World::new();
+    common::sqlite(&w.mission, "drop table products");
+    let rx = Receiver::grpc();
+    let run = run_with(
+        &w,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{}", rx.addr)),
+            ("SYNC_MAX_RETRIES", "0".into()),
+        ],
+        &["--pipeline", "products"],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    let metrics = rx.captured().metrics();
+    assert_eq!(
+        gauge_of(&metrics, "sync.pipeline.last_success_timestamp", "products"),
+        0.0
+    );
+    assert_eq!(
+        gauge_of(&metrics, "sync.pipeline.last_run_status", "products"),
+        0.0
+    );
+}
+
+#[test]
+fn temporality_preference_is_honoured_and_a_bad_one_is_a_usage_error() {
+    let w = World::new();
+    let rx = Receiver::grpc();
+    let run = run_with(
+        &w,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{}", rx.addr)),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                "cumulative".into(),
+            ),
+        ],
+        &["--pipeline", "products"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    let metrics = rx.captured().metrics();
+    let rows = metrics
+        .iter()
+        .find(|m| m.name == "sync.rows")
+        .expect("sync.rows");
+    let Some(Data::Sum(sum)) = &rows.data else {
+        panic!("sync.rows is not a sum")
+    };
+    assert_eq!(
+        sum.aggregation_temporality,
+        AggregationTemporality::Cumulative as i32
+    );
+
+    let run = run_with(
+        &w,
+        &[(
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            "sometimes".into(),
+        )],
+        &["--pipeline", "products"],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.explain());
+    assert!(
+        run.stderr
+            .contains("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The wrapper with the shim in `track` mode around the real Sling: it records how many ran at once.
+fn tracked(
+    w: &World,
+    shim_dir: &std::path::Path,
+    rx: &Receiver,
+    more: &[(&str, String)],
+    args: &[&str],
+) -> common::Run {
+    let mut env = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{}", rx.addr)),
+        (
+            "SLING_BIN",
+            format!(
+                "{}/tests/fixtures/sling-shim.sh",
+                env!("CARGO_MANIFEST_DIR")
+            ),
+        ),
+        ("SHIM_DIR", shim_dir.display().to_string()),
+        ("SHIM_MODE", "track".into()),
+        ("SHIM_REAL", common::sling_bin().display().to_string()),
+    ];
+    env.extend(more.iter().cloned());
+    run_with(w, &env, args)
+}
+
+#[test]
+fn concurrent_pipelines_share_one_trace_and_job_id_under_the_job_span() {
+    let rx = Receiver::grpc();
+    let w = World::new();
+    // SQLite takes one writer at a time: products gets a target file of its own.
+    w.write_pipeline(
+        "products",
+        &common::PRODUCTS_PIPELINE.replace("target: COMMAND", "target: COMMAND_B"),
+    );
+    let shim = tempfile::tempdir().expect("tempdir");
+    let run = tracked(
+        &w,
+        shim.path(),
+        &rx,
+        &[
+            ("SHIM_HOLD", "0.5".into()),
+            ("SYNC_JOB_ID", "job-concurrent".into()),
+            (
+                "COMMAND_B",
+                format!("sqlite://{}", w.dir.path().join("b.db").display()),
+            ),
+        ],
+        &["--concurrency", "2"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    assert_eq!(
+        std::fs::read_to_string(shim.path().join("max"))
+            .map(|s| s.trim().to_owned())
+            .ok(),
+        Some("2".into()),
+        "the two pipelines ran at the same time"
+    );
+    let c = rx.captured();
+    let spans = c.spans();
+    let jobs = by_name(&spans, "sync.job");
+    assert_eq!(jobs.len(), 1);
+    let job = jobs[0];
+    assert!(
+        spans.iter().all(|s| s.trace_id == job.trace_id),
+        "one trace"
+    );
+    let pipelines = by_name(&spans, "sync.pipeline");
+    assert_eq!(pipelines.len(), 2);
+    for p in &pipelines {
+        assert_eq!(p.parent_span_id, job.span_id, "a child of the job span");
+        assert_eq!(
+            str_attr(&p.attributes, "sync_job_id").as_deref(),
+            Some("job-concurrent")
+        );
+    }
+    let attempts = by_name(&spans, "sling.attempt");
+    assert_eq!(attempts.len(), 2);
+    for a in &attempts {
+        assert!(pipelines.iter().any(|p| p.span_id == a.parent_span_id));
+        assert_eq!(
+            str_attr(&a.attributes, "sync_job_id").as_deref(),
+            Some("job-concurrent")
+        );
+    }
+    let logs = c.log_records();
+    assert!(!logs.is_empty());
+    for l in &logs {
+        assert_eq!(hex(&l.trace_id), hex(&job.trace_id));
+    }
+}
+
+#[test]
+fn a_pipeline_skipped_at_the_deadline_is_a_span_and_a_counter() {
+    let rx = Receiver::grpc();
+    let w = World::new();
+    let shim = tempfile::tempdir().expect("tempdir");
+    // orders starts first (by name: neither succeeded yet) and holds past the deadline; products never starts.
+    let run = tracked(
+        &w,
+        shim.path(),
+        &rx,
+        &[("SHIM_HOLD", "2".into())],
+        &["--job-deadline", "1s"],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    let c = rx.captured();
+    let spans = c.spans();
+    let job = by_name(&spans, "sync.job")[0];
+    assert_eq!(
+        str_attr(&job.attributes, "status").as_deref(),
+        Some("failed")
+    );
+    let skipped = by_name(&spans, "sync.pipeline")
+        .into_iter()
+        .find(|p| str_attr(&p.attributes, "pipeline").as_deref() == Some("products"))
+        .expect("a span for the skipped pipeline");
+    assert_eq!(skipped.parent_span_id, job.span_id);
+    assert_eq!(
+        str_attr(&skipped.attributes, "status").as_deref(),
+        Some("skipped")
+    );
+    assert_eq!(int_attr(&skipped.attributes, "attempts"), Some(0));
+    let st = skipped.status.as_ref().expect("status");
+    assert_eq!(st.code, StatusCode::Error as i32);
+    assert!(st.message.contains("deadline"), "{}", st.message);
+    assert!(
+        by_name(&spans, "sling.attempt")
+            .iter()
+            .all(|a| a.parent_span_id != skipped.span_id),
+        "no attempt"
+    );
+
+    let metrics = c.metrics();
+    let runs = metrics
+        .iter()
+        .find(|m| m.name == "sync.pipeline.runs")
+        .expect("runs");
+    let Some(Data::Sum(sum)) = &runs.data else {
+        panic!("sync.pipeline.runs is not a sum")
+    };
+    assert!(sum.data_points.iter().any(|p| {
+        str_attr(&p.attributes, "pipeline").as_deref() == Some("products")
+            && str_attr(&p.attributes, "status").as_deref() == Some("skipped")
+    }));
+    // It did not run: no last-run gauges, but its staleness stays visible.
+    assert_eq!(
+        gauge_of(&metrics, "sync.pipeline.last_success_timestamp", "products"),
+        0.0
+    );
+    assert!(gauge_points(&metrics, "sync.pipeline.last_run_status")
+        .iter()
+        .all(|(a, _)| str_attr(a, "pipeline").as_deref() != Some("products")));
+    assert_eq!(
+        gauge_of(&metrics, "sync.pipeline.last_run_status", "orders"),
+        1.0
+    );
+}
+
+/// A flood through the shim with a collector that answers: every line arrives as a log record, even with a queue far
+/// smaller than the flood (the SDK's batch processor dropped whatever did not fit), and span events stay bounded.
+fn flood_delivers_every_line(rx: &Receiver, protocol: &str, endpoint: String) {
+    const LINES: usize = 20_000;
+    let w = World::new();
+    let shim = tempfile::tempdir().expect("tempdir");
+    let run = run_with(
+        &w,
+        &[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.into()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+            ("OTEL_BLRP_MAX_QUEUE_SIZE", "64".into()),
+            ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "16".into()),
+            ("SLING_BIN", common::shim().display().to_string()),
+            ("SHIM_DIR", shim.path().display().to_string()),
+            ("SHIM_MODE", "flood".into()),
+            ("SHIM_LINES", LINES.to_string()),
+        ],
+        &["--pipeline", "orders"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    assert!(
+        !run.stdout.contains("telemetry could not be delivered"),
+        "{}",
+        run.stdout
+    );
+    let c = rx.captured();
+    let mut seen = vec![false; LINES];
+    for record in c.log_records() {
+        let body = format!("{:?}", record.body);
+        if let Some(i) = body
+            .split("flood line ")
+            .nth(1)
+            .map(|rest| {
+                rest.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            })
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            assert!(!seen[i], "flood line {i} arrived twice");
+            seen[i] = true;
+        }
+    }
+    let missing = seen.iter().filter(|s| !**s).count();
+    assert_eq!(
+        missing, 0,
+        "{missing} of {LINES} flood lines never arrived as log records"
+    );
+    let spans = c.spans();
+    let attempt = by_name(&spans, "sling.attempt")[0];
+    assert!(
+        attempt.events.len() as u64 + u64::from(attempt.dropped_events_count) >= LINES as u64,
+        "every line is a span event or counted as dropped"
+    );
+    assert!(attempt.events.len() <= 10_000);
+    // The source location (one line of spans.rs) would cost three attributes per event for nothing.
+    assert!(attempt
+        .events
+        .iter()
+        .all(|e| e.attributes.iter().all(|kv| !kv.key.starts_with("code."))));
+}
+
+#[test]
+fn a_flood_reaches_an_answering_collector_line_for_line_over_http() {
+    let rx = Receiver::http();
+    let endpoint = format!("http://{}", rx.addr);
+    flood_delivers_every_line(&rx, "http/protobuf", endpoint);
+}
+
+#[test]
+fn a_flood_reaches_an_answering_collector_line_for_line_over_grpc() {
+    let rx = Receiver::grpc();
+    let endpoint = format!("http://{}", rx.addr);
+    flood_delivers_every_line(&rx, "grpc", endpoint);
 }

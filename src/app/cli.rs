@@ -50,6 +50,14 @@ pub struct Cli {
     #[arg(long = "state-path", env = "SLING_STATE_PATH")]
     pub state_path: Option<String>,
 
+    /// How many pipelines of a job run at once. Default: 1 (one after another).
+    #[arg(long, env = "SYNC_CONCURRENCY")]
+    pub concurrency: Option<String>,
+
+    /// After this long, no new pipeline starts; the ones not started are reported skipped. Default: none.
+    #[arg(long = "job-deadline", env = "SYNC_JOB_DEADLINE")]
+    pub job_deadline: Option<String>,
+
     /// Retries after the first attempt (0 = one attempt). Default: 3.
     #[arg(long = "max-retries", env = "SYNC_MAX_RETRIES")]
     pub max_retries: Option<String>,

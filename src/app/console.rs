@@ -167,18 +167,29 @@ fn initial_model(engine: &Engine, pipelines: &[Pipeline], settings: &Settings) -
         .env
         .get("OTEL_SDK_DISABLED")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    Model::new(ModelInit {
+    let history = cfg.state.history();
+    let mut model = Model::new(ModelInit {
         mission_cluster_id: cfg.mission_cluster_id.clone(),
         pipelines: pipelines
             .iter()
             .map(|p| describe::pipeline_info(p, &cfg.env, &cfg.state))
             .collect(),
-        history: cfg.state.last_runs(),
+        history: history.latest,
         max_attempts: cfg.retry.max_attempts(),
         telemetry_enabled,
         no_color: settings.no_color,
         now: chrono::Utc::now(),
-    })
+    });
+    if history.skipped_lines > 0 {
+        let text = format!(
+            "history: {} unreadable line(s) in {} skipped",
+            history.skipped_lines,
+            cfg.state.root().join("history.jsonl").display()
+        );
+        tracing::warn!(target: "sync", "{text}");
+        model.warn(text);
+    }
+    model
 }
 
 /// Set while the terminal is in raw mode on the alternate screen, so the panic hook knows to restore it.

@@ -2,7 +2,7 @@
 //! was expected.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use thiserror::Error;
@@ -15,6 +15,8 @@ use crate::sync::verify::VerifyMode;
 
 pub const DEFAULT_PIPELINE_DIR: &str = "/etc/sling/pipelines";
 pub const DEFAULT_STATE_PATH: &str = "/var/lib/sling_state";
+/// A guard against a typo such as 1000: each running pipeline is a Sling process of its own.
+pub const MAX_CONCURRENCY: usize = 64;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SettingsError {
@@ -31,6 +33,13 @@ pub enum SettingsError {
         value: String,
         expected: String,
     },
+    #[error("{var} (--{flag}) = `{value}` cannot be used: {problem}")]
+    Unusable {
+        var: &'static str,
+        flag: &'static str,
+        value: String,
+        problem: String,
+    },
     #[error("SLING_CONFIG (--config) and PIPELINE_DIR (--pipeline-dir) are both set: use one (a single file or a directory)")]
     BothSources,
 }
@@ -45,6 +54,10 @@ pub struct Settings {
     pub mode: Mode,
     pub state_path: PathBuf,
     pub retry: RetryPolicy,
+    /// Pipelines of one job running at once (≥ 1).
+    pub concurrency: usize,
+    /// No pipeline starts after this much of the job has passed.
+    pub job_deadline: Option<Duration>,
     pub attempt_timeout: Duration,
     pub cancel_grace: Duration,
     pub sling_bin: PathBuf,
@@ -114,6 +127,41 @@ impl Settings {
                 value: v.clone(),
                 expected: "a whole number ≥ 0 (retries after the first attempt)".into(),
             })?,
+        };
+        let concurrency = match nonempty(&cli.concurrency) {
+            None => 1,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_CONCURRENCY).contains(n))
+                .ok_or_else(|| SettingsError::Invalid {
+                    var: "SYNC_CONCURRENCY",
+                    flag: "concurrency",
+                    value: v.clone(),
+                    expected: format!(
+                        "a whole number from 1 to {MAX_CONCURRENCY} (pipelines running at once)"
+                    ),
+                })?,
+        };
+        let job_deadline = match nonempty(&cli.job_deadline) {
+            None => None,
+            Some(v) => {
+                let d = duration(
+                    "SYNC_JOB_DEADLINE",
+                    "job-deadline",
+                    Some(&v),
+                    Duration::ZERO,
+                )?;
+                if d.is_zero() {
+                    return Err(SettingsError::Invalid {
+                        var: "SYNC_JOB_DEADLINE",
+                        flag: "job-deadline",
+                        value: v,
+                        expected: "a duration above zero, e.g. 4m30s (or empty for none)".into(),
+                    });
+                }
+                Some(d)
+            }
         };
         let base = duration(
             "SYNC_BACKOFF_BASE",
@@ -195,6 +243,8 @@ impl Settings {
                 max,
                 jitter: 0.2,
             },
+            concurrency,
+            job_deadline,
             attempt_timeout,
             cancel_grace,
             sling_bin: nonempty(&cli.sling_bin)
@@ -207,6 +257,49 @@ impl Settings {
             no_color,
         })
     }
+}
+
+/// Checks that `SLING_BIN` names an executable file, looking a bare name up in `path_var` as the spawn will; called
+/// once before any pipeline runs, so a typo is a configuration error (exit 2), not a failed run per pipeline.
+pub fn check_sling_bin(bin: &Path, path_var: Option<&str>) -> Result<PathBuf, SettingsError> {
+    let unusable = |problem: String| SettingsError::Unusable {
+        var: "SLING_BIN",
+        flag: "sling-bin",
+        value: bin.display().to_string(),
+        problem,
+    };
+    let candidates: Vec<PathBuf> = if bin.components().count() > 1 {
+        vec![bin.to_owned()]
+    } else {
+        std::env::split_paths(path_var.unwrap_or_default())
+            .map(|dir| dir.join(bin))
+            .collect()
+    };
+    let mut last_problem = None;
+    for candidate in candidates {
+        match executable(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(problem) => last_problem = Some(problem),
+        }
+    }
+    Err(unusable(
+        match (bin.components().count() > 1, last_problem) {
+            (true, Some(problem)) => problem,
+            _ => "expected an executable file; no such file in any directory of PATH".into(),
+        },
+    ))
+}
+
+fn executable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("expected an executable file: {e}"))?;
+    if !meta.is_file() {
+        return Err("expected an executable file; it is not a regular file".into());
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err("expected an executable file; it has no execute permission".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -236,6 +329,8 @@ mod tests {
         assert_eq!(s.attempt_timeout, Duration::from_secs(1800));
         assert_eq!(s.cancel_grace, Duration::from_secs(10));
         assert_eq!(s.sling_bin, PathBuf::from("sling"));
+        assert_eq!(s.concurrency, 1);
+        assert_eq!(s.job_deadline, None);
         assert_eq!(s.verify, VerifyMode::Report);
         assert_eq!(s.verify_timeout, Duration::from_secs(60));
         assert_eq!(
@@ -280,6 +375,34 @@ mod tests {
         assert!(e.to_string().contains("SYNC_MODE"), "{e}");
         let e = parse(&["--mission-cluster-id", "m", "--timeout", "0s"]).expect_err("invalid");
         assert!(e.to_string().contains("SLING_TIMEOUT"), "{e}");
+    }
+
+    #[test]
+    fn concurrency_and_deadline_parse_and_bad_values_name_the_variable() {
+        let s = parse(&[
+            "--mission-cluster-id",
+            "m",
+            "--concurrency",
+            "8",
+            "--job-deadline",
+            "4m30s",
+        ])
+        .expect("valid");
+        assert_eq!(s.concurrency, 8);
+        assert_eq!(s.job_deadline, Some(Duration::from_secs(270)));
+        for bad in ["0", "-1", "many", "65"] {
+            let flag = format!("--concurrency={bad}");
+            let e = parse(&["--mission-cluster-id", "m", &flag]).expect_err("invalid");
+            assert!(
+                e.to_string().contains("SYNC_CONCURRENCY") && e.to_string().contains(bad),
+                "{e}"
+            );
+        }
+        for bad in ["soon", "0s"] {
+            let e =
+                parse(&["--mission-cluster-id", "m", "--job-deadline", bad]).expect_err("invalid");
+            assert!(e.to_string().contains("SYNC_JOB_DEADLINE"), "{e}");
+        }
     }
 
     #[test]
@@ -330,6 +453,32 @@ mod tests {
         assert_eq!(e, SettingsError::BothSources);
         let s = parse(&["--mission-cluster-id", "m", "--config", "a.yaml"]).expect("valid");
         assert_eq!(s.pipelines, PipelineSource::File("a.yaml".into()));
+    }
+
+    #[test]
+    fn sling_bin_must_be_an_executable_file() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let exe = d.path().join("sling");
+        std::fs::write(&exe, "#!/bin/sh\n").expect("write");
+        let plain = d.path().join("plain");
+        std::fs::write(&plain, "x").expect("write");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert_eq!(check_sling_bin(&exe, None), Ok(exe.clone()));
+        let dir = d.path().to_str().expect("utf-8 temp path");
+        assert_eq!(check_sling_bin(Path::new("sling"), Some(dir)), Ok(exe));
+        for (bin, path, needle) in [
+            (plain.clone(), None, "no execute permission"),
+            (d.path().to_owned(), None, "not a regular file"),
+            (d.path().join("missing"), None, "No such file"),
+            ("nosuch".into(), Some(dir), "PATH"),
+        ] {
+            let e = check_sling_bin(&bin, path)
+                .expect_err("unusable")
+                .to_string();
+            assert!(e.contains("SLING_BIN") && e.contains(needle), "{e}");
+        }
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub enum Status {
     Success,
     Failed,
     Cancelled,
+    /// Never started: the job's deadline passed while it was queued.
+    Skipped,
 }
 
 impl Status {
@@ -69,6 +71,7 @@ impl Status {
             Status::Success => "success",
             Status::Failed => "failed",
             Status::Cancelled => "cancelled",
+            Status::Skipped => "skipped",
         }
     }
 }

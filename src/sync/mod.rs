@@ -6,6 +6,7 @@ pub mod event;
 pub(crate) mod metrics;
 pub(crate) mod noop;
 pub mod pipeline;
+pub mod pipeline_name;
 pub mod redact;
 pub mod resolve;
 pub mod retry;

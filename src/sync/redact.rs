@@ -1,38 +1,58 @@
 //! Secret redaction for everything the wrapper prints, stores or exports.
 //!
-//! Three rules: the password part of `scheme://user:pass@host` URLs, `password=...` pairs in key-value DSNs, and the
-//! whole value of any environment variable that holds a connection string (so a URL Sling echoes back in another
-//! form is caught too).
+//! Value-based first: the passwords of every connection the wrapper can resolve (connection URLs in environment
+//! variables, `?password=` parameters, key-value DSNs, Sling's `env.yaml` — the file and `SLING_ENV_YAML`) are
+//! collected at start, raw, percent-decoded and percent-encoded, and masked wherever they appear. Shape-based as a
+//! fallback for secrets it was not told about: the password part of `scheme://user:pass@host` URLs (the password may
+//! hold raw `@`, `:` or `/`) and `password=…` / `"password": "…"` pairs.
 
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Captures, Regex};
 use serde::{Deserialize, Serialize};
+use serde_yaml::Value;
 
 use super::sling_log::LogLine;
 
 pub const MASK: &str = "***";
 
+/// Literal secrets shorter than this are not masked on their own: a one- or two-character password would turn every
+/// occurrence of those characters into `***`. (They are still masked inside URL and key-value shapes.)
+const MIN_SECRET_CHARS: usize = 3;
+
+/// `scheme://user:` then the password (lazily, so raw `@` `:` `/` inside it are allowed) up to the `@` that is
+/// followed by a host and the end of the authority.
 static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?P<pre>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s]*:)(?P<pw>[^@\s/]+)@")
-        .expect("static regex")
+    Regex::new(
+        r#"(?P<pre>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s]*:)(?P<pw>\S*?)@(?P<host>[A-Za-z0-9._\-\[\]%]*(?::\d+)?)(?P<end>[/?#\s"'<>,;)\]}]|$)"#,
+    )
+    .expect("static regex")
 });
 static KV_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"(?i)(?P<pre>\b(?:password|passwd|pwd)\s*[=:]\s*)(?P<pw>"[^"]*"|'[^']*'|[^\s;&,]+)"#,
+        r#"(?i)(?P<pre>\b(?:password|passwd|pwd)["']?\s*[=:]\s*)(?P<pw>"[^"]*"|'[^']*'|[^\s;&,}]+)"#,
     )
     .expect("static regex")
+});
+/// Keys of Sling's `env.yaml` connection entries whose values are secrets.
+static SECRET_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)password|passwd|pwd|secret|token|private_key|passphrase")
+        .expect("static regex")
 });
 
 /// Redacts known secret values and secret-shaped text.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
-    /// Literal secrets, longest first so a secret containing another is masked whole.
-    literals: Vec<String>,
+    /// Passwords and other secret values in all their forms, longest first so a secret containing another is masked
+    /// whole. Masked first, so no shape rule can cut one in half before it is recognised.
+    secrets: Vec<String>,
+    /// Whole connection strings, masked last (a URL keeps its shape when only its password had to go).
+    values: Vec<String>,
 }
 
 impl Redactor {
-    /// Builds a redactor that also masks the values of connection-string environment variables.
+    /// Builds a redactor from the process environment and the Sling env file it points at.
     pub fn from_env() -> Self {
         Self::from_vars(
             std::env::vars_os()
@@ -40,22 +60,25 @@ impl Redactor {
         )
     }
 
+    /// Collects the secrets of every connection these variables define or point at: connection-string values,
+    /// `SLING_ENV_YAML`, and Sling's env file (`$SLING_HOME_DIR/env.yaml` or `~/.sling/env.yaml`) when it exists.
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
-        let mut literals = Vec::new();
-        for (_, value) in vars {
-            if looks_like_connection_string(&value) {
-                // The password alone, and the whole value, so partial echoes are caught as well.
-                if let Some(pw) = url_password(&value) {
-                    if pw.len() >= 3 {
-                        literals.push(pw);
-                    }
-                }
-                literals.push(value);
+        let vars: BTreeMap<String, String> = vars.into_iter().collect();
+        let mut secrets = Secrets::default();
+        for (key, value) in &vars {
+            if key == "SLING_ENV_YAML" {
+                secrets.env_yaml(value);
+            } else if looks_like_connection_string(value) {
+                secrets.connection(value);
             }
         }
-        literals.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        literals.dedup();
-        Self { literals }
+        if let Some(text) = super::pipeline::sling_env_file(&vars)
+            .and_then(|path| std::fs::read_to_string(path).ok())
+        {
+            secrets.env_yaml(&text);
+        }
+        let (secrets, values) = secrets.into_lists();
+        Self { secrets, values }
     }
 
     /// The text with every secret masked, typed so that it may leave the engine (events, tracing, journal).
@@ -65,31 +88,167 @@ impl Redactor {
 
     /// A Sling line with its message redacted: the only form in which a line leaves the engine.
     pub fn redact_line(&self, mut line: LogLine) -> RedactedLine {
-        line.message = self.redact(&line.message);
+        line.message = self.redact_owned(std::mem::take(&mut line.message));
         RedactedLine(line)
     }
 
     pub fn redact(&self, text: &str) -> String {
+        self.redact_owned(text.to_owned())
+    }
+
+    /// `redact` for a text the caller gives up: returned as it came (no copy) when there is nothing to mask, which
+    /// is almost every Sling line.
+    pub fn redact_owned(&self, text: String) -> String {
+        let mut out = mask_literals(text, &self.secrets);
         // The regexes only where they can match: this runs for every line Sling prints.
-        let mut out = if text.contains("://") {
-            URL_PASSWORD
-                .replace_all(text, format!("${{pre}}{MASK}@"))
-                .into_owned()
-        } else {
-            text.to_owned()
-        };
+        if out.contains("://") {
+            out = mask_url(&out);
+        }
         if might_hold_kv_password(&out) {
             out = KV_PASSWORD
-                .replace_all(&out, format!("${{pre}}{MASK}"))
+                .replace_all(&out, |c: &Captures| {
+                    let quote = match c["pw"].chars().next() {
+                        Some(q @ ('"' | '\'')) => q.to_string(),
+                        _ => String::new(),
+                    };
+                    format!("{}{quote}{MASK}{quote}", &c["pre"])
+                })
                 .into_owned();
         }
-        for lit in &self.literals {
-            if out.contains(lit.as_str()) {
-                out = out.replace(lit.as_str(), MASK);
+        mask_literals(out, &self.values)
+    }
+}
+
+fn mask_literals(mut text: String, literals: &[String]) -> String {
+    for lit in literals {
+        if text.contains(lit.as_str()) {
+            text = text.replace(lit.as_str(), MASK);
+        }
+    }
+    text
+}
+
+/// The secret strings gathered from connection definitions.
+#[derive(Default)]
+struct Secrets {
+    secrets: Vec<String>,
+    values: Vec<String>,
+}
+
+impl Secrets {
+    /// A secret in every form it may be echoed in: as given, percent-decoded and percent-encoded.
+    fn secret(&mut self, value: &str) {
+        let value = value.trim();
+        let decoded = percent_decode(value);
+        let encoded = percent_encode(&decoded);
+        for form in [value.to_owned(), decoded, encoded] {
+            if form.chars().count() >= MIN_SECRET_CHARS {
+                self.secrets.push(form);
             }
         }
-        out
     }
+
+    /// A connection string: the whole value, its URL password, its `password`-like query parameters, and the
+    /// password of a key-value DSN.
+    fn connection(&mut self, value: &str) {
+        let value = value.trim();
+        if value.chars().count() >= MIN_SECRET_CHARS {
+            self.values.push(value.to_owned());
+        }
+        for pw in url_passwords(value) {
+            self.secret(&pw);
+        }
+        if let Some((_, query)) = value.split_once('?') {
+            for pair in query.split(['&', ';']) {
+                if let Some((k, v)) = pair.split_once('=') {
+                    if SECRET_KEY.is_match(&percent_decode(k)) {
+                        self.secret(v.split('#').next().unwrap_or(v));
+                    }
+                }
+            }
+        }
+        for c in KV_PASSWORD.captures_iter(value) {
+            self.secret(c["pw"].trim_matches(['"', '\'']));
+        }
+    }
+
+    /// Sling's env file: every entry of `connections` (a URL string, or a mapping with `url` and secret keys).
+    fn env_yaml(&mut self, text: &str) {
+        let Ok(doc) = serde_yaml::from_str::<Value>(text) else {
+            return;
+        };
+        let Some(conns) = doc.get("connections").and_then(Value::as_mapping) else {
+            return;
+        };
+        for conn in conns.values() {
+            match conn {
+                Value::String(url) => self.connection(url),
+                Value::Mapping(fields) => {
+                    for (k, v) in fields {
+                        let (Some(k), Some(v)) = (k.as_str(), scalar(v)) else {
+                            continue;
+                        };
+                        if k.eq_ignore_ascii_case("url") {
+                            self.connection(&v);
+                        } else if SECRET_KEY.is_match(k) {
+                            self.secret(&v);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn into_lists(self) -> (Vec<String>, Vec<String>) {
+        let longest_first = |mut v: Vec<String>| {
+            v.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+            v.dedup();
+            v
+        };
+        (longest_first(self.secrets), longest_first(self.values))
+    }
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `%XX` sequences decoded; anything malformed is kept as written.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every byte outside RFC 3986's unreserved set as `%XX`, the form a URL library writes a password in.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Text that went through a `Redactor`: the only kind of Sling, connection or error text that may leave the engine
@@ -176,8 +335,30 @@ pub fn looks_like_connection_string(value: &str) -> bool {
     is_url && !v.starts_with("http://") && !v.starts_with("https://") || KV_PASSWORD.is_match(v)
 }
 
-fn url_password(value: &str) -> Option<String> {
-    URL_PASSWORD.captures(value).map(|c| c["pw"].to_owned())
+/// The password of a connection URL, read both ways: up to the last `@` (the whole value is one URL, so a raw `@`
+/// in the password comes before the host's) and, when that `@` is followed by something other than a host, the
+/// shortest reading the shape rule would take.
+fn url_passwords(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some((scheme, rest)) = value.split_once("://") {
+        let userinfo = rest.rfind('@').map(|at| &rest[..at]);
+        if let Some((_, pw)) = userinfo.and_then(|u| u.split_once(':')) {
+            if !scheme.is_empty() && !pw.is_empty() {
+                out.push(pw.to_owned());
+            }
+        }
+    }
+    if let Some(c) = URL_PASSWORD.captures(value) {
+        out.push(c["pw"].to_owned());
+    }
+    out
+}
+
+/// The URL with its password masked.
+fn mask_url(url: &str) -> String {
+    URL_PASSWORD
+        .replace_all(url, format!("${{pre}}{MASK}@${{host}}${{end}}"))
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -213,8 +394,66 @@ mod tests {
         );
         assert_eq!(
             r.redact("Password='a b'; Server=x"),
-            "Password=***; Server=x"
+            "Password='***'; Server=x"
         );
+        assert_eq!(
+            r.redact(r#"{"user":"u","password":"s3cret","port":5432}"#),
+            r#"{"user":"u","password":"***","port":5432}"#
+        );
+    }
+
+    #[test]
+    fn url_passwords_with_raw_delimiters_are_masked_whole() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact("dial postgres://u:p@ss:w/rd@db.internal:5432/app?x=1 failed"),
+            "dial postgres://u:***@db.internal:5432/app?x=1 failed"
+        );
+        assert_eq!(r.redact("mysql://root:a:b@h"), "mysql://root:***@h");
+    }
+
+    #[test]
+    fn values_of_every_resolvable_connection_are_masked_in_every_form() {
+        let home = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(home.path().join(".sling")).expect("mkdir");
+        std::fs::write(
+            home.path().join(".sling/env.yaml"),
+            "connections:\n  WAREHOUSE:\n    type: postgres\n    password: envFileS3cret\n  LAKE: mysql://u:fileUrlPw9@h/db\n",
+        )
+        .expect("write");
+        let r = Redactor::from_vars([
+            ("HOME".to_string(), home.path().display().to_string()),
+            (
+                "MISSION_PG".to_string(),
+                "postgresql://reader:p@ss:w/rd@127.0.0.1:5432/app".to_string(),
+            ),
+            (
+                "AUDIT".to_string(),
+                "postgres://auditor@h/db?sslmode=disable&password=q%20uery9".to_string(),
+            ),
+            (
+                "SLING_ENV_YAML".to_string(),
+                "connections:\n  INLINE:\n    url: postgres://u:inlinePw77@h/db\n".to_string(),
+            ),
+        ]);
+        for (text, secret) in [
+            ("bare p@ss:w/rd here", "p@ss:w/rd"),
+            ("encoded p%40ss%3Aw%2Frd here", "p%40ss%3Aw%2Frd"),
+            ("query q uery9 decoded", "q uery9"),
+            ("query q%20uery9 raw", "q%20uery9"),
+            ("file envFileS3cret", "envFileS3cret"),
+            ("file url fileUrlPw9", "fileUrlPw9"),
+            ("inline inlinePw77", "inlinePw77"),
+        ] {
+            let out = r.redact(text);
+            assert!(
+                !out.contains(secret) && out.contains(MASK),
+                "{text} -> {out}"
+            );
+        }
+        // Short values are not masked on their own (they would garble every line), only in their shapes.
+        let r = Redactor::from_vars([("X".to_string(), "postgres://u:ab@h/db".to_string())]);
+        assert_eq!(r.redact("tab label"), "tab label");
     }
 
     #[test]
@@ -239,6 +478,22 @@ mod tests {
         assert_eq!(
             r.redact("/root http://collector:4317"),
             "/root http://collector:4317"
+        );
+    }
+
+    #[test]
+    fn redact_owned_keeps_a_plain_line_without_copying_and_masks_the_rest() {
+        let r = Redactor::from_vars([(
+            "PG".to_string(),
+            "postgresql://u:hunter2secret@h/d".to_string(),
+        )]);
+        let plain = String::from("inserted 7 rows into main.orders");
+        let at = plain.as_ptr();
+        let out = r.redact_owned(plain);
+        assert_eq!(out.as_ptr(), at, "no copy of a clean line");
+        assert_eq!(
+            r.redact_owned("auth failed for hunter2secret".to_string()),
+            "auth failed for ***"
         );
     }
 

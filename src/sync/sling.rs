@@ -5,11 +5,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::OsString;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::signal::{killpg, Signal as UnixSignal};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -19,11 +21,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::redact::{RedactedLine, Redactor};
 use super::sling_log::{self, LogLine, Pipe, Signal};
+use super::state::RunLock;
 
 /// Longest line kept; the rest of a longer line is dropped (Sling can print multi-kilobyte SQL on errors).
 const MAX_LINE_BYTES: usize = 16 * 1024;
-/// A read with fewer lines than this is followed by `COALESCE_PAUSE` before the next read.
+/// How much one read of a pipe takes at most.
+const READ_BYTES: usize = 64 * 1024;
+/// A read with fewer lines and fewer bytes than these is followed by `COALESCE_PAUSE` before the next read.
 const COALESCE_BELOW_LINES: usize = 64;
+const COALESCE_BELOW_BYTES: usize = READ_BYTES / 4;
+/// Batches in flight between the pipe readers and the engine. Small, so that when the engine waits (a slow
+/// stdout) the readers soon stop reading and Sling waits too, instead of lines piling up here.
+const BATCHES_IN_FLIGHT: usize = 4;
 const COALESCE_PAUSE: Duration = Duration::from_millis(2);
 /// Longest result line of `conns exec|discover` kept.
 const RESULT_LINE_BYTES: usize = 8 * 1024 * 1024;
@@ -79,6 +88,8 @@ pub struct SlingCommand {
     /// Longest line kept. Query results (`conns exec|discover` with `SLING_OUTPUT=json`) come as one line each and
     /// need more room than log lines.
     pub max_line_bytes: usize,
+    /// The pipeline's run lock, passed to the child (see `child_setup`); the caller holds the lock across the attempt.
+    pub inherited_lock: Option<RawFd>,
 }
 
 impl SlingCommand {
@@ -98,6 +109,7 @@ impl SlingCommand {
             timeout,
             grace,
             max_line_bytes: MAX_LINE_BYTES,
+            inherited_lock: None,
         }
     }
 
@@ -108,6 +120,40 @@ impl SlingCommand {
         self.max_line_bytes = RESULT_LINE_BYTES;
         self
     }
+
+    /// The same command, with the child holding `lock` too for as long as it (or anything it starts) lives.
+    pub fn holding(mut self, lock: &RunLock) -> Self {
+        self.inherited_lock = Some(lock.as_raw_fd());
+        self
+    }
+}
+
+/// Runs in the forked child just before exec, so that a wrapper killed with SIGKILL (no handler, no cleanup) cannot
+/// leave Sling copying while the next run starts:
+/// - Parent-death signal SIGINT (Linux): when the wrapper dies, Sling gets its clean stop — it drops its `_tmp` table
+///   and exits within about 0.2 s (SLING_FACTS §8). SIGKILL here would leave the `_tmp` table and temp files behind
+///   (the next run drops a stale `_tmp` first). The signal follows the *thread* that spawned the child; attempts are
+///   spawned from runtime worker threads, which live as long as the runtime.
+/// - The run lock's descriptor stays open across exec (close-on-exec cleared), so the flock is held until the last
+///   process holding it exits: while the interrupted Sling cleans up, a new run is refused as "already running".
+///   (On a normal end the wrapper unlocks explicitly, after the group is gone.)
+///
+/// Only async-signal-safe system calls (prctl, getppid, fcntl), no allocation.
+fn child_setup(parent: Pid, lock: Option<RawFd>) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        nix::sys::prctl::set_pdeathsig(UnixSignal::SIGINT)?;
+        // The wrapper may have died between fork and prctl; then the signal would never come.
+        if nix::unistd::getppid() != parent {
+            return Err(std::io::Error::from(nix::errno::Errno::ESRCH));
+        }
+    }
+    if let Some(fd) = lock {
+        // SAFETY: `fd` is the run lock's descriptor, open in the parent for the whole attempt and so in this child.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty()))?;
+    }
+    Ok(())
 }
 
 /// How the child ended.
@@ -235,59 +281,86 @@ fn truncate(s: &mut String, max: usize) {
     }
 }
 
-/// Reads `reader` line by line, each line capped at `MAX_LINE_BYTES`, and forwards raw text to `tx` — every
+/// Complete lines of one read, each ending in `\n`: one allocation per read, not per line.
+struct Batch {
+    pipe: Pipe,
+    text: String,
+}
+
+impl Batch {
+    fn lines(&self) -> impl Iterator<Item = &str> {
+        self.text.split_terminator('\n')
+    }
+}
+
+/// Reads `reader` line by line, each line capped at `max_line_bytes`, and forwards raw text to `tx` — every
 /// complete line of one read as one batch, so a burst of output costs one wake-up of the engine, not one per line.
 async fn pump<R: AsyncRead + Unpin>(
     reader: R,
     pipe: Pipe,
     max_line_bytes: usize,
-    tx: mpsc::Sender<(Pipe, Vec<String>)>,
+    tx: mpsc::Sender<Batch>,
 ) {
-    let mut reader = BufReader::with_capacity(64 * 1024, reader);
+    let mut reader = BufReader::with_capacity(READ_BYTES, reader);
+    // The line being read, carried over between reads until its newline comes.
     let mut line: Vec<u8> = Vec::with_capacity(256);
     let mut overflow = false;
     while let Ok(buf) = reader.fill_buf().await {
         if buf.is_empty() {
             break;
         }
-        let mut batch = Vec::new();
+        let mut batch: Vec<u8> = Vec::new();
+        let mut lines = 0usize;
         let mut rest = buf;
         while !rest.is_empty() {
             let (chunk, found_newline) = match rest.iter().position(|b| *b == b'\n') {
                 Some(i) => (&rest[..i], true),
                 None => (rest, false),
             };
-            let room = max_line_bytes.saturating_sub(line.len());
-            overflow |= chunk.len() > room;
-            line.extend_from_slice(&chunk[..chunk.len().min(room)]);
             rest = &rest[chunk.len() + usize::from(found_newline)..];
-            if found_newline {
-                let mut text = String::from_utf8_lossy(&line).into_owned();
-                if overflow {
-                    text.push_str(" …[line truncated]");
-                }
-                line.clear();
-                overflow = false;
-                batch.push(text);
+            if !found_newline {
+                let room = max_line_bytes.saturating_sub(line.len());
+                overflow |= chunk.len() > room;
+                line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                break;
             }
+            if batch.is_empty() {
+                batch.reserve(buf.len() + line.len());
+            }
+            // The start carried over from earlier reads, then this read's part, capped together.
+            let room = max_line_bytes.saturating_sub(line.len());
+            batch.extend_from_slice(&line);
+            batch.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if overflow || chunk.len() > room {
+                batch.extend_from_slice(" …[line truncated]".as_bytes());
+            }
+            batch.push(b'\n');
+            line.clear();
+            overflow = false;
+            lines += 1;
         }
         let consumed = buf.len();
         reader.consume(consumed);
-        let small = batch.len() < COALESCE_BELOW_LINES;
-        if !batch.is_empty() && tx.send((pipe, batch)).await.is_err() {
-            return;
-        }
         // A chatty child writes one line per write(2); reading each as it comes costs a wake-up per line. A short
         // pause after a small read lets lines pile up in the pipe, so a flood is read in large batches. Logs are
-        // not latency-critical; 2 ms is invisible to an operator and far below the pipe's 64 KiB of room.
+        // not latency-critical; 2 ms is invisible to an operator and far below the pipe's 64 KiB of room. A read
+        // that brought many bytes (long lines) is not small: pausing there would only slow the child down.
+        let small = lines < COALESCE_BELOW_LINES && consumed < COALESCE_BELOW_BYTES;
+        if lines > 0 {
+            let text = String::from_utf8(batch)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            if tx.send(Batch { pipe, text }).await.is_err() {
+                return;
+            }
+        }
         if small {
             tokio::time::sleep(COALESCE_PAUSE).await;
         }
     }
     if !line.is_empty() {
-        let _ = tx
-            .send((pipe, vec![String::from_utf8_lossy(&line).into_owned()]))
-            .await;
+        let mut text = String::from_utf8_lossy(&line).into_owned();
+        text.push('\n');
+        let _ = tx.send(Batch { pipe, text }).await;
     }
 }
 
@@ -392,9 +465,25 @@ impl Tally {
                     .current_stream
                     .clone()
                     .unwrap_or_else(|| object.clone());
+                let Some(total) = self
+                    .run
+                    .rows
+                    .checked_add(rows)
+                    .filter(|t| *t <= sling_log::MAX_ROWS)
+                else {
+                    tracing::warn!(
+                        target: "sync",
+                        "row count not counted: `{}` would take the attempt's {} rows past {}",
+                        line.message,
+                        self.run.rows,
+                        sling_log::MAX_ROWS
+                    );
+                    return None;
+                };
+                // The stream's count is part of the total, so it cannot overflow either.
                 *self.run.streams.entry(stream.clone()).or_default() += rows;
                 self.run.objects.insert(stream.clone(), object);
-                self.run.rows += rows;
+                self.run.rows = total;
                 Some(AttemptEvent::Rows {
                     stream,
                     rows,
@@ -408,6 +497,14 @@ impl Tally {
             Signal::Summary { .. } => None,
             Signal::NoStreamsMatched => {
                 self.run.no_streams_matched = true;
+                None
+            }
+            Signal::UnreadableRows { line } => {
+                tracing::warn!(
+                    target: "sync",
+                    "row count not counted: cannot read the number in `{line}` (at most {})",
+                    sling_log::MAX_ROWS
+                );
                 None
             }
             Signal::FatalStart => None,
@@ -437,6 +534,11 @@ pub async fn run_attempt(
     for (k, v) in &cmd.env_set {
         command.env(k, v);
     }
+    let (parent, lock) = (nix::unistd::getpid(), cmd.inherited_lock);
+    // SAFETY: `child_setup` runs between fork and exec and makes only async-signal-safe system calls.
+    unsafe {
+        command.pre_exec(move || child_setup(parent, lock));
+    }
     let (spawned, _live) = spawn_registered(&mut command);
     let mut child = match spawned {
         Ok(c) => c,
@@ -455,7 +557,7 @@ pub async fn run_attempt(
     if let Some(pid) = pgid {
         on_event(AttemptEvent::Spawned { pid });
     }
-    let (tx, mut rx) = mpsc::channel::<(Pipe, Vec<String>)>(64);
+    let (tx, mut rx) = mpsc::channel::<Batch>(BATCHES_IN_FLIGHT);
     if let Some(out) = child.stdout.take() {
         tokio::spawn(pump(out, Pipe::Stdout, cmd.max_line_bytes, tx.clone()));
     }
@@ -469,12 +571,12 @@ pub async fn run_attempt(
         current_stream: None,
     };
     let handle =
-        |raw: String, pipe: Pipe, tally: &mut Tally, on_event: &mut dyn FnMut(AttemptEvent)| {
+        |raw: &str, pipe: Pipe, tally: &mut Tally, on_event: &mut dyn FnMut(AttemptEvent)| {
             if pipe == Pipe::Stdout && raw.starts_with("{\"fields\"") {
-                on_event(AttemptEvent::Result(redactor.redact(&raw)));
+                on_event(AttemptEvent::Result(redactor.redact(raw)));
                 return;
             }
-            if let Some(line) = sling_log::parse_line(&raw, pipe) {
+            if let Some(line) = sling_log::parse_line(raw, pipe) {
                 let line = redactor.redact_line(line);
                 let rows = tally.observe(&line);
                 on_event(AttemptEvent::Line(line));
@@ -493,7 +595,7 @@ pub async fn run_attempt(
         tokio::select! {
             biased;
             msg = rx.recv(), if pipes_open => match msg {
-                Some((pipe, batch)) => batch.into_iter().for_each(|raw| handle(raw, pipe, &mut tally, &mut on_event)),
+                Some(batch) => batch.lines().for_each(|raw| handle(raw, batch.pipe, &mut tally, &mut on_event)),
                 None => pipes_open = false,
             },
             status = child.wait() => break status,
@@ -518,9 +620,9 @@ pub async fn run_attempt(
     let drain_until = tokio::time::Instant::now() + Duration::from_secs(2);
     while pipes_open {
         match tokio::time::timeout_at(drain_until, rx.recv()).await {
-            Ok(Some((pipe, batch))) => batch
-                .into_iter()
-                .for_each(|raw| handle(raw, pipe, &mut tally, &mut on_event)),
+            Ok(Some(batch)) => batch
+                .lines()
+                .for_each(|raw| handle(raw, batch.pipe, &mut tally, &mut on_event)),
             _ => pipes_open = false,
         }
     }
@@ -536,4 +638,73 @@ pub async fn run_attempt(
     };
     run.duration = started.elapsed();
     run
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tokio::io::ReadBuf;
+
+    /// Hands out its bytes a few at a time, as a pipe does when the writer is slow.
+    struct Chunked {
+        data: Vec<u8>,
+        at: usize,
+        step: usize,
+    }
+
+    impl AsyncRead for Chunked {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let end = (self.at + self.step)
+                .min(self.data.len())
+                .min(self.at + buf.remaining());
+            buf.put_slice(&self.data[self.at..end]);
+            self.at = end;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    async fn lines_of(data: Vec<u8>, step: usize) -> Vec<String> {
+        let (tx, mut rx) = mpsc::channel(BATCHES_IN_FLIGHT);
+        tokio::spawn(pump(
+            Chunked { data, at: 0, step },
+            Pipe::Stdout,
+            MAX_LINE_BYTES,
+            tx,
+        ));
+        let mut out = Vec::new();
+        while let Some(b) = rx.recv().await {
+            assert!(b.text.ends_with('\n'), "a batch holds whole lines");
+            out.extend(b.lines().map(str::to_owned));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn lines_survive_any_read_size_and_long_ones_are_capped() {
+        let long = "x".repeat(MAX_LINE_BYTES + 10);
+        let mut data = format!("first\nsecond line\n{long}\nafter\n").into_bytes();
+        data.extend_from_slice(b"bad \xff byte\nno newline at the end");
+        // (Every small read is followed by the coalescing pause: read sizes that keep this test quick.)
+        for step in [3000, 4096, READ_BYTES] {
+            let got = lines_of(data.clone(), step).await;
+            assert_eq!(got.len(), 6, "step {step}: {got:?}");
+            assert_eq!(got[0], "first");
+            assert_eq!(got[1], "second line");
+            assert_eq!(
+                got[2],
+                format!("{} …[line truncated]", "x".repeat(MAX_LINE_BYTES))
+            );
+            assert_eq!(got[3], "after");
+            assert_eq!(got[4], "bad \u{fffd} byte");
+            assert_eq!(got[5], "no newline at the end");
+        }
+        let got = lines_of(b"a\nbc\n\nd".to_vec(), 1).await;
+        assert_eq!(got, ["a", "bc", "", "d"]);
+    }
 }

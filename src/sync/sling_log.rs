@@ -2,6 +2,7 @@
 //! (fatal blocks, per-stream errors) and the coloured text format for when JSON is not in force.
 //! Every pattern here was checked against lines captured from the real binary (see `tests/fixtures/`).
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -55,6 +56,8 @@ pub enum Signal {
     StreamStarted { stream: String },
     /// `inserted N rows into OBJECT in S secs [...]`.
     Rows { rows: u64, object: String },
+    /// A row-count line whose number is beyond `MAX_ROWS`: a parse problem of that line, never a count.
+    UnreadableRows { line: String },
     /// `execution failed` (a stream failed; the detail comes on stderr).
     StreamFailed,
     /// `Sling Replication Completed in ... | N Successes | M Failures`.
@@ -87,11 +90,15 @@ static SUMMARY: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 
+/// Borrows from the line where it can: this runs for every line Sling prints.
 #[derive(Deserialize)]
-struct JsonRecord {
-    lvl: Option<String>,
-    time: Option<String>,
-    msg: Option<String>,
+struct JsonRecord<'a> {
+    #[serde(borrow)]
+    lvl: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    msg: Option<Cow<'a, str>>,
 }
 
 pub fn strip_ansi(s: &str) -> String {
@@ -138,7 +145,7 @@ pub fn parse_line(raw: &str, pipe: Pipe) -> Option<LogLine> {
                 return Some(LogLine {
                     pipe,
                     level: level_from_json(rec.lvl.as_deref().unwrap_or("info")),
-                    time: rec.time,
+                    time: rec.time.map(Cow::into_owned),
                     message,
                 });
             }
@@ -184,10 +191,12 @@ pub fn signal(line: &LogLine) -> Option<Signal> {
     // Cheap prefixes first: almost every line is none of these, and this runs for every line Sling prints.
     if m.starts_with("inserted ") {
         if let Some(c) = ROWS.captures(m) {
-            let rows = c[1].parse().ok()?;
-            return Some(Signal::Rows {
-                rows,
-                object: c[2].to_owned(),
+            return Some(match c[1].parse::<u64>() {
+                Ok(rows) if rows <= MAX_ROWS => Signal::Rows {
+                    rows,
+                    object: c[2].to_owned(),
+                },
+                _ => Signal::UnreadableRows { line: m.to_owned() },
             });
         }
     }
@@ -219,6 +228,10 @@ pub fn signal(line: &LogLine) -> Option<Signal> {
     }
     None
 }
+
+/// The largest row count taken from a line or summed: telemetry carries counts as signed 64-bit integers, and no
+/// table comes near it, so anything larger is a garbled line rather than a count.
+pub const MAX_ROWS: u64 = i64::MAX as u64;
 
 /// Error texts that no retry can fix: the replication file or its connections are wrong.
 const PERMANENT_MARKERS: &[&str] = &[
@@ -347,6 +360,36 @@ mod tests {
                 object: "\"public\".\"t\"".into()
             })
         );
+    }
+
+    #[test]
+    fn row_counts_beyond_the_signed_64_bit_range_are_unreadable_not_wrapped() {
+        for n in [
+            "99999999999999999999",
+            "18446744073709551616",
+            "9223372036854775808",
+        ] {
+            let l = parse_line(
+                &format!(
+                    r#"{{"lvl":"info","msg":"inserted {n} rows into \"t\" in 1 secs [1 r/s]"}}"#
+                ),
+                Pipe::Stdout,
+            )
+            .expect("parsed");
+            assert!(
+                matches!(signal(&l), Some(Signal::UnreadableRows { ref line }) if line.contains(n)),
+                "{n}"
+            );
+        }
+        let l = parse_line(
+            r#"{"lvl":"info","msg":"inserted 9223372036854775807 rows into \"t\" in 1 secs [1 r/s]"}"#,
+            Pipe::Stdout,
+        )
+        .expect("parsed");
+        assert!(matches!(
+            signal(&l),
+            Some(Signal::Rows { rows: MAX_ROWS, .. })
+        ));
     }
 
     #[test]

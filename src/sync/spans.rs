@@ -33,6 +33,12 @@ pub fn is_exported(target: &str) -> bool {
     EXPORTED.contains(&target)
 }
 
+/// A count as the signed 64-bit integer OTel attributes carry: checked, never a sign flip. Row counts are capped at
+/// `i64::MAX` where they are read (`sling_log::MAX_ROWS`), so the saturation is a guard, not a path.
+fn int<T: TryInto<i64>>(n: T) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}
+
 /// The root span of one job (one trace).
 pub fn job_span(sync_job_id: &str, mission_cluster_id: &str, mode: Mode, pipelines: usize) -> Span {
     tracing::info_span!(
@@ -42,7 +48,7 @@ pub fn job_span(sync_job_id: &str, mission_cluster_id: &str, mode: Mode, pipelin
         sync_job_id = %sync_job_id,
         mission_cluster_id = %mission_cluster_id,
         sync_mode = mode.as_str(),
-        pipelines = pipelines as i64,
+        pipelines = int(pipelines),
         status = Empty,
         rows_synced = Empty,
         duration_seconds = Empty,
@@ -100,7 +106,7 @@ pub fn record_outcome(
     reason: &str,
 ) {
     span.record("status", status.as_str());
-    span.record("rows_synced", rows as i64);
+    span.record("rows_synced", int(rows));
     if let Some(d) = duration_seconds {
         span.record("duration_seconds", d);
     }
@@ -118,7 +124,7 @@ pub fn record_attempt_end(span: &Span, exit_code: Option<i32>, sling_log_lines: 
     if let Some(code) = exit_code {
         span.record("exit_code", i64::from(code));
     }
-    span.record("sling_log_lines", sling_log_lines as i64);
+    span.record("sling_log_lines", int(sling_log_lines));
 }
 
 pub fn job_finished(sync_job_id: &str, status: Status, rows: u64, duration_seconds: f64) {
@@ -126,7 +132,7 @@ pub fn job_finished(sync_job_id: &str, status: Status, rows: u64, duration_secon
         target: SYNC,
         sync_job_id = %sync_job_id,
         status = status.as_str(),
-        rows_synced = rows as i64,
+        rows_synced = int(rows),
         duration_seconds,
         "job finished"
     );
@@ -144,7 +150,7 @@ pub fn pipeline_finished(
         target: SYNC,
         pipeline = %pipeline,
         status = status.as_str(),
-        rows_synced = rows as i64,
+        rows_synced = int(rows),
         attempts,
         duration_seconds,
         error = error.map(Redacted::as_str).unwrap_or(""),
@@ -234,7 +240,7 @@ pub fn verify_span(pipeline: &str, sync_job_id: &str) -> Span {
 /// `verify_status` (string) and `drift_rows` (int, the sum of |drift| over streams) on the verify span.
 pub fn record_verify(span: &Span, report: &VerifyReport) {
     span.record("verify_status", report.status.as_str());
-    span.record("drift_rows", report.drift_rows() as i64);
+    span.record("drift_rows", int(report.drift_rows()));
 }
 
 /// One event per stream on the verify span. Counts are -1 when unknown (skipped, error), keeping the types stable.
@@ -245,7 +251,7 @@ pub fn verify_stream(stream: &str, v: &StreamVerify) {
         .map(|w| w.as_str())
         .collect::<Vec<_>>()
         .join(",");
-    let count = |n: Option<u64>| n.map(|n| n as i64).unwrap_or(-1);
+    let count = |n: Option<u64>| n.map(int).unwrap_or(-1);
     tracing::info!(
         target: SYNC,
         stream = %stream,
@@ -262,7 +268,7 @@ pub fn verify_stream(stream: &str, v: &StreamVerify) {
 /// The per-pipeline verification line of batch output (`verify: drift orders +3 (deletes_not_propagated)`).
 pub fn verify_finished(pipeline: &str, report: &VerifyReport, summary: &Redacted) {
     let summary = summary.as_str();
-    let (status, drift_rows) = (report.status.as_str(), report.drift_rows() as i64);
+    let (status, drift_rows) = (report.status.as_str(), int(report.drift_rows()));
     match report.status {
         VerifyStatus::Drift | VerifyStatus::Error => {
             tracing::warn!(target: SYNC, pipeline = %pipeline, verify_status = status, drift_rows, "{summary}")
@@ -270,5 +276,15 @@ pub fn verify_finished(pipeline: &str, report: &VerifyReport, summary: &Redacted
         _ => {
             tracing::info!(target: SYNC, pipeline = %pipeline, verify_status = status, drift_rows, "{summary}")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_beyond_i64_saturate_instead_of_flipping_sign() {
+        assert_eq!(super::int(5u64), 5);
+        assert_eq!(super::int(u64::MAX), i64::MAX);
+        assert_eq!(super::int(usize::MAX), i64::MAX);
     }
 }

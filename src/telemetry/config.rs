@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use opentelemetry_sdk::metrics::Temporality;
+
 pub const DEFAULT_ENDPOINT: &str = "http://otel-collector:4317";
 pub const DEFAULT_SERVICE_NAME: &str = "sling-sync-wrapper";
 
@@ -28,6 +30,58 @@ pub struct OtelConfig {
     pub service_name: String,
     /// How often metrics are pushed while the process runs (they are always pushed at exit).
     pub metric_interval: Duration,
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`; delta unless set (see `DEFAULT_TEMPORALITY`).
+    pub metric_temporality: Temporality,
+    /// The log-record queue (`OTEL_BLRP_*`).
+    pub log_queue: LogQueueConfig,
+}
+
+/// Counters and histograms go out as deltas: every CronJob pod is a new process, so a cumulative series starts
+/// over with each pod and `increase()` across pods is wrong, while GreptimeDB (up to 1.2) stores a delta point as
+/// the count of its interval, which `sum_over_time` adds up exactly however many pods and exports there were.
+pub const DEFAULT_TEMPORALITY: Temporality = Temporality::Delta;
+
+fn parse_temporality(v: &str) -> Result<Temporality, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "cumulative" => Ok(Temporality::Cumulative),
+        "delta" => Ok(Temporality::Delta),
+        "lowmemory" => Ok(Temporality::LowMemory),
+        _ => Err(format!(
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE = `{v}` is not valid: expected cumulative, delta or \
+             lowmemory"
+        )),
+    }
+}
+
+/// Sizes of the log-record queue, from the standard batch-log-processor variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogQueueConfig {
+    /// `OTEL_BLRP_MAX_QUEUE_SIZE`: records held before the engine waits (or, while the collector fails, drops).
+    pub max_queue: usize,
+    /// `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE`: records per export request (at most `max_queue`).
+    pub max_batch: usize,
+    /// `OTEL_BLRP_SCHEDULE_DELAY`: the longest a record waits for a batch to fill.
+    pub delay: Duration,
+}
+
+impl Default for LogQueueConfig {
+    fn default() -> Self {
+        // The SDK's defaults.
+        Self {
+            max_queue: 2048,
+            max_batch: 512,
+            delay: Duration::from_millis(1000),
+        }
+    }
+}
+
+fn positive(var: &str, text: Option<&str>, default: u64, example: &str) -> Result<u64, String> {
+    match text {
+        None => Ok(default),
+        Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            format!("{var} = `{v}` is not valid: expected a whole number above 0, e.g. {example}")
+        }),
+    }
 }
 
 /// Accepts the seed's `host:port` as well as a URL.
@@ -121,6 +175,31 @@ impl OtelConfig {
                 format!("OTEL_METRIC_EXPORT_INTERVAL = `{v}` is not valid: expected milliseconds, e.g. 60000")
             })?),
         };
+        let d = LogQueueConfig::default();
+        let max_queue = positive(
+            "OTEL_BLRP_MAX_QUEUE_SIZE",
+            get("OTEL_BLRP_MAX_QUEUE_SIZE"),
+            d.max_queue as u64,
+            "2048",
+        )? as usize;
+        let max_batch = positive(
+            "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+            get("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"),
+            d.max_batch as u64,
+            "512",
+        )? as usize;
+        let delay = positive(
+            "OTEL_BLRP_SCHEDULE_DELAY",
+            get("OTEL_BLRP_SCHEDULE_DELAY"),
+            d.delay.as_millis() as u64,
+            "1000 (milliseconds)",
+        )?;
+        let log_queue = LogQueueConfig {
+            max_queue,
+            // As the spec says: a batch is never larger than the queue.
+            max_batch: max_batch.min(max_queue),
+            delay: Duration::from_millis(delay),
+        };
         let common = get("OTEL_EXPORTER_OTLP_HEADERS")
             .map(|t| parse_headers("OTEL_EXPORTER_OTLP_HEADERS", t))
             .transpose()?
@@ -146,6 +225,11 @@ impl OtelConfig {
                 .unwrap_or(DEFAULT_SERVICE_NAME)
                 .to_owned(),
             metric_interval,
+            metric_temporality: get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
+                .map(parse_temporality)
+                .transpose()?
+                .unwrap_or(DEFAULT_TEMPORALITY),
+            log_queue,
         })
     }
 }
@@ -170,6 +254,30 @@ mod tests {
         assert_eq!(c.traces_endpoint, "http://otel-collector:4317");
         assert_eq!(c.service_name, "sling-sync-wrapper");
         assert!(!c.disabled);
+        assert_eq!(c.metric_temporality, Temporality::Delta);
+    }
+
+    #[test]
+    fn temporality_preference_is_honoured_and_bad_values_named() {
+        for (v, t) in [
+            ("cumulative", Temporality::Cumulative),
+            ("Delta", Temporality::Delta),
+            ("lowmemory", Temporality::LowMemory),
+        ] {
+            let c =
+                cfg(&[("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", v)]).expect("valid");
+            assert_eq!(c.metric_temporality, t, "{v}");
+        }
+        let err = cfg(&[(
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            "sometimes",
+        )])
+        .expect_err("bad");
+        assert!(
+            err.contains("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
+                && err.contains("sometimes"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -239,6 +347,38 @@ mod tests {
                 .map(String::as_str),
             Some("metrics_db")
         );
+    }
+
+    #[test]
+    fn log_queue_takes_the_blrp_variables_and_names_bad_ones() {
+        assert_eq!(
+            cfg(&[]).expect("valid").log_queue,
+            LogQueueConfig::default()
+        );
+        let c = cfg(&[
+            ("OTEL_BLRP_MAX_QUEUE_SIZE", "100"),
+            ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "400"),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "250"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            c.log_queue,
+            LogQueueConfig {
+                max_queue: 100,
+                max_batch: 100,
+                delay: Duration::from_millis(250)
+            }
+        );
+        for var in [
+            "OTEL_BLRP_MAX_QUEUE_SIZE",
+            "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+            "OTEL_BLRP_SCHEDULE_DELAY",
+        ] {
+            for bad in ["0", "-1", "lots"] {
+                let e = cfg(&[(var, bad)]).expect_err("invalid");
+                assert!(e.starts_with(&format!("{var} = `{bad}`")), "{e}");
+            }
+        }
     }
 
     #[test]

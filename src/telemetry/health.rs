@@ -17,6 +17,8 @@ use opentelemetry_sdk::Resource;
 pub struct ExportHealth {
     ok: AtomicU64,
     failed: AtomicU64,
+    /// Log records that found the queue full while the collector was failing or stalled (see `log_queue`).
+    logs_dropped: AtomicU64,
     /// When the current run of failures began, and the last error text.
     failing: Mutex<Option<(chrono::DateTime<chrono::Utc>, String)>>,
 }
@@ -50,6 +52,15 @@ impl ExportHealth {
         }
     }
 
+    pub(crate) fn log_records_dropped(&self, n: u64) {
+        self.logs_dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Log records lost because the collector failed or stalled while the queue was full.
+    pub fn logs_dropped(&self) -> u64 {
+        self.logs_dropped.load(Ordering::Relaxed)
+    }
+
     pub fn snapshot(&self) -> HealthSnapshot {
         let failing = self
             .failing
@@ -60,7 +71,10 @@ impl ExportHealth {
             exports_ok: self.ok.load(Ordering::Relaxed),
             exports_failed: self.failed.load(Ordering::Relaxed),
             failing_since: failing.as_ref().map(|(s, _)| *s),
-            last_error: failing.map(|(_, e)| e),
+            last_error: failing.map(|(_, e)| match self.logs_dropped() {
+                0 => e,
+                n => format!("{e} ({n} log record(s) dropped)"),
+            }),
         }
     }
 }

@@ -115,8 +115,13 @@ impl World {
 
     /// The wrapper command with this world's settings; `args` come after `--batch --log-format json`.
     pub fn cmd(&self, args: &[&str]) -> Command {
+        self.cmd_in_format("json", args)
+    }
+
+    /// The same with another `--log-format` (`text`, `json`).
+    pub fn cmd_in_format(&self, format: &str, args: &[&str]) -> Command {
         let mut c = Command::new(WRAPPER);
-        c.args(["--batch", "--log-format", "json"])
+        c.args(["--batch", "--log-format", format])
             .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -375,6 +380,8 @@ pub fn engine(
             },
             attempt_timeout: std::time::Duration::from_secs(120),
             cancel_grace: std::time::Duration::from_secs(2),
+            concurrency: 1,
+            job_deadline: None,
             child_env,
             verify: VerifyMode::Report,
             verify_timeout: std::time::Duration::from_secs(60),

@@ -24,8 +24,13 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
+
+/// Request size accepted, as GreptimeDB's default (64 MB): the libraries' own defaults (axum 2 MB, tonic 4 MB) are
+/// smaller than an attempt span carrying its 10,000 events.
+const BODY_LIMIT: usize = 64 << 20;
 
 #[derive(Default, Debug)]
 pub struct Captured {
@@ -61,6 +66,14 @@ impl Captured {
             .flat_map(|r| &r.resource_metrics)
             .flat_map(|rm| &rm.scope_metrics)
             .flat_map(|sm| sm.metrics.iter().map(|m| m.name.clone()))
+            .collect()
+    }
+    pub fn metrics(&self) -> Vec<Metric> {
+        self.metrics
+            .iter()
+            .flat_map(|r| &r.resource_metrics)
+            .flat_map(|rm| &rm.scope_metrics)
+            .flat_map(|sm| sm.metrics.clone())
             .collect()
     }
     pub fn resource_attrs(&self) -> Vec<KeyValue> {
@@ -194,9 +207,13 @@ impl Receiver {
         Self::start(|listener, sink, stop| async move {
             let incoming = tokio_stream_from(listener);
             let _ = tonic::transport::Server::builder()
-                .add_service(TraceServiceServer::new(sink.clone()))
-                .add_service(LogsServiceServer::new(sink.clone()))
-                .add_service(MetricsServiceServer::new(sink))
+                .add_service(
+                    TraceServiceServer::new(sink.clone()).max_decoding_message_size(BODY_LIMIT),
+                )
+                .add_service(
+                    LogsServiceServer::new(sink.clone()).max_decoding_message_size(BODY_LIMIT),
+                )
+                .add_service(MetricsServiceServer::new(sink).max_decoding_message_size(BODY_LIMIT))
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stop.await;
                 })
@@ -242,7 +259,11 @@ impl Receiver {
                     ExportMetricsServiceResponse::default().encode_to_vec()
                 }
             }
-            let app = axum::Router::new().fallback(post(handle)).with_state(sink);
+            // GreptimeDB's default body limit: an attempt span with its 10,000 events is larger than axum's 2 MB.
+            let app = axum::Router::new()
+                .fallback(post(handle))
+                .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+                .with_state(sink);
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = stop.await;

@@ -1,9 +1,11 @@
 """What the dashboards and alert rules query, and what the Rust sources emit.
 
-`referenced(sql)` pulls span names, attribute keys, tables and quoted columns out of GreptimeDB SQL.
-`emitted(src_dir)` pulls span names, tracing field names, recorded attributes, resource attributes
-and metric instrument names out of the Rust sources (literal names, as written in the code).
-`contract_problems(...)` compares the two.
+`referenced(sql)` pulls span names, attribute keys, tables and quoted columns out of GreptimeDB SQL;
+`promql_refs(expr)` pulls metric names and labels out of PromQL.
+`emitted(src_dir)` pulls span names, tracing field names, recorded attributes, resource attributes,
+metric instruments (with their unit from `sync::metrics::SPECS`) and metric labels out of the Rust
+sources (literal names, as written in the code).
+`contract_problems(...)` compares the two, with metric names as GreptimeDB translates them.
 """
 
 from __future__ import annotations
@@ -132,7 +134,10 @@ _FIELD_ASSIGN = re.compile(r"(?:^|[,(])\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=(?![=>])"
 _FIELD_SHORTHAND = re.compile(r"(?:^|[,(])\s*[%?]?([A-Za-z_][A-Za-z0-9_]*)\s*(?=[,)]|$)")
 _RECORD = re.compile(r"\.record\(\s*\"([^\"]+)\"")
 _KEYVALUE = re.compile(r"KeyValue::new\(\s*\"([^\"]+)\"")
-_METRIC_FIELD = re.compile(r"\b(monotonic_counter|counter|histogram)\.([A-Za-z_][A-Za-z0-9_]*)")
+_METRIC_FIELD = re.compile(r"\b(monotonic_counter|counter|histogram|gauge)\.([A-Za-z_][A-Za-z0-9_.]*)")
+_STR_CONST = re.compile(r"\bconst\s+([A-Z][A-Z0-9_]*)\s*:\s*&str\s*=\s*\"([^\"]*)\"\s*;")
+_SPEC = re.compile(
+    r"Spec\s*\{\s*name:\s*(?:([A-Z][A-Z0-9_]*)|\"([^\"]*)\")\s*,\s*kind:\s*Kind::(\w+)\s*,\s*unit:\s*\"([^\"]*)\"")
 _METER_API = re.compile(r"\b(?:u64|f64|i64)_(counter|histogram|up_down_counter|gauge)\(\s*\"([^\"]+)\"")
 _RUST_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _RUST_COMMENT = re.compile(r"//[^\n]*")
@@ -160,6 +165,27 @@ def _macro_bodies(text: str):
         yield m.group(1), text[start:i - 1]
 
 
+# OTel unit -> Prometheus name suffix (the part of the translation table these metrics use).
+_UNIT_SUFFIX = {"s": "seconds", "ms": "milliseconds", "By": "bytes", "%": "percent"}
+
+
+def prometheus_names(name: str, kind: str, unit: str) -> set[str]:
+    """GreptimeDB's default `UnderscoreEscapingWithSuffixes` naming (TELEMETRY_FACTS §2.4): `.` -> `_`,
+    the unit's suffix (none for `{annotation}` units; `1` on a gauge -> `_ratio`), `_total` on a
+    monotonic sum, and `_bucket`/`_sum`/`_count` tables for a histogram."""
+    base = re.sub(r"[^A-Za-z0-9_:]", "_", name)
+    suffix = "" if re.fullmatch(r"\{[^}]*\}", unit) else _UNIT_SUFFIX.get(unit, "")
+    if unit == "1" and kind == "gauge":
+        suffix = "ratio"
+    if suffix and not base.endswith(f"_{suffix}"):
+        base += f"_{suffix}"
+    if kind == "counter":
+        return {base if base.endswith("_total") else f"{base}_total"}
+    if kind == "histogram":
+        return {f"{base}_bucket", f"{base}_sum", f"{base}_count"}
+    return {base}
+
+
 @dataclass
 class Emitted:
     span_names: set[str] = field(default_factory=set)
@@ -167,15 +193,25 @@ class Emitted:
     resource_attrs: set[str] = field(default_factory=set)
     counters: set[str] = field(default_factory=set)
     histograms: set[str] = field(default_factory=set)
+    gauges: set[str] = field(default_factory=set)
+    # instrument name -> (kind, unit) from `Spec { … }` in the sources
+    specs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # attributes of metric data points (the other fields of metric events): PromQL labels
+    metric_labels: set[str] = field(default_factory=set)
     # span name -> fields declared when the span is created (tracing can only `record` declared fields)
     span_fields: dict[str, set[str]] = field(default_factory=dict)
 
+    def instruments(self) -> dict[str, str]:
+        out = {n: "counter" for n in self.counters}
+        out.update({n: "histogram" for n in self.histograms})
+        out.update({n: "gauge" for n in self.gauges})
+        return out
+
     def metric_tables(self) -> set[str]:
-        """GreptimeDB's Prometheus-compatible names (TELEMETRY_FACTS §2.4): monotonic sum -> _total,
-        histogram -> _bucket/_sum/_count (no unit suffix: the instruments carry no unit)."""
-        tables = {f"{c}_total" for c in self.counters}
-        for h in self.histograms:
-            tables |= {f"{h}_bucket", f"{h}_sum", f"{h}_count"}
+        """The tables GreptimeDB creates for the instruments (which are also the PromQL metric names)."""
+        tables = set()
+        for name, kind in self.instruments().items():
+            tables |= prometheus_names(name, kind, self.specs.get(name, (kind, ""))[1])
         return tables
 
 
@@ -195,13 +231,89 @@ def emitted(src_dir: Path) -> Emitted:
                 e.span_names.add(name)
                 e.span_fields.setdefault(name, set()).update(declared)
             e.fields.update(declared)
-            for kind, name in _METRIC_FIELD.findall(plain):
-                (e.histograms if kind == "histogram" else e.counters).add(name)
+            metric_fields = _METRIC_FIELD.findall(plain)
+            for kind, name in metric_fields:
+                {"histogram": e.histograms, "gauge": e.gauges}.get(kind, e.counters).add(name)
+            if metric_fields:
+                e.metric_labels.update(f for f in declared if "." not in f)
         e.fields.update(_RECORD.findall(text))
         e.resource_attrs.update(_KEYVALUE.findall(text))
         for kind, name in _METER_API.findall(text):
-            (e.histograms if kind == "histogram" else e.counters).add(name)
+            {"histogram": e.histograms, "gauge": e.gauges}.get(kind, e.counters).add(name)
+        consts = dict(_STR_CONST.findall(text))
+        for const, literal, kind, unit in _SPEC.findall(text):
+            name = consts.get(const, literal)
+            e.specs[name] = ({"Counter": "counter", "Histogram": "histogram", "Gauge": "gauge"}.get(kind, kind), unit)
     return e
+
+
+# --- PromQL extraction ------------------------------------------------------------------------------
+_PROM_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+_PROM_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
+_PROM_MATCHERS = re.compile(r"\{([^}]*)\}")
+_PROM_LABEL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)")
+_PROM_IDENT = re.compile(r"(?<![A-Za-z0-9_$:.])([A-Za-z_:][A-Za-z0-9_:]*)\b(?!\s*\()")
+_PROM_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless",
+                  "offset", "inf", "nan"}
+
+
+@dataclass
+class PromRefs:
+    metrics: set[str] = field(default_factory=set)
+    labels: set[str] = field(default_factory=set)
+
+
+def promql_refs(expr: str) -> PromRefs:
+    r = PromRefs()
+    for body in _PROM_MATCHERS.findall(_PROM_STRING.sub('""', expr)):
+        r.labels.update(_PROM_LABEL.findall(body))
+    plain = _PROM_MATCHERS.sub(" ", _PROM_STRING.sub('""', expr))
+    for group in _PROM_GROUPING.findall(plain):
+        r.labels.update(x.strip() for x in group.split(",") if x.strip())
+    plain = _PROM_GROUPING.sub(" ", plain)
+    plain = re.sub(r"\[[^\]]*\]", " ", plain)  # range selectors such as [7d] or [$__range]
+    r.metrics.update(i for i in _PROM_IDENT.findall(plain) if i.lower() not in _PROM_KEYWORDS)
+    return r
+
+
+def dashboard_promql(dashboard: dict) -> list[str]:
+    return [t["expr"] for p in iter_panels(dashboard.get("panels")) for t in p.get("targets", []) or []
+            if isinstance(t.get("expr"), str)]
+
+
+def alert_promql(alerts: dict) -> list[str]:
+    return [d["model"]["expr"] for g in alerts.get("groups", []) for rule in g.get("rules", [])
+            for d in rule.get("data", []) if isinstance(d.get("model", {}).get("expr"), str)]
+
+
+def load_promql(dashboards_dir: Path) -> list[str]:
+    out = []
+    for f in sorted(dashboards_dir.glob("*.json")):
+        out += dashboard_promql(json.loads(f.read_text(encoding="utf-8")))
+    for f in sorted((dashboards_dir / "provisioning" / "alerting").glob("*.y*ml")):
+        out += alert_promql(yaml.safe_load(f.read_text(encoding="utf-8")))
+    return out
+
+
+# Labels GreptimeDB adds itself: the histogram bucket bound, and the promoted service resource attributes.
+PROM_BUILTIN_LABELS = {"le", "job", "instance", "__name__"}
+
+
+def promql_problems(exprs: list[str], em: Emitted) -> list[str]:
+    out = []
+    tables = em.metric_tables()
+    for expr in exprs:
+        r = promql_refs(expr)
+        for m in sorted(r.metrics - tables):
+            out.append(f"PromQL metric {m!r} is not a name GreptimeDB gives any instrument in src/ ({expr[:80]})")
+        for label in sorted(r.labels - em.metric_labels - PROM_BUILTIN_LABELS):
+            out.append(f"PromQL label {label!r} is not an attribute of any metric in src/ ({expr[:80]})")
+    for name, kind in sorted(em.instruments().items()):
+        if name not in em.specs:
+            out.append(f"metric {name!r} is emitted but has no Spec (unit) in src/")
+        elif em.specs[name][0] != kind:
+            out.append(f"metric {name!r} is emitted as a {kind} but its Spec says {em.specs[name][0]}")
+    return out
 
 
 # --- the comparison ---------------------------------------------------------------------------------

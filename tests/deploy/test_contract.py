@@ -14,7 +14,11 @@ from telemetry_contract import (
     all_refs,
     contract_problems,
     emitted,
+    load_promql,
     load_queries,
+    prometheus_names,
+    promql_problems,
+    promql_refs,
 )
 
 # The telemetry contract of the wrapper (src/sync/spans.rs, src/sync/metrics.rs, src/telemetry/).
@@ -24,8 +28,17 @@ PIPELINE_ATTRS = {"pipeline", "sync_job_id", "mission_cluster_id", "sync_mode", 
                   "duration_seconds", "attempts"}
 ATTEMPT_ATTRS = {"pipeline", "sync_job_id", "attempt", "exit_code", "status", "rows_synced", "sling_log_lines"}
 LOG_ATTRS = {"pipeline", "sync_job_id", "attempt", "sling_time"}
-COUNTERS = {"sync_jobs", "sync_pipeline_runs", "sync_rows", "sync_retries"}
-HISTOGRAMS = {"sync_job_duration_seconds", "sync_pipeline_duration_seconds"}
+# Instruments (OTel names, src/sync/metrics.rs) and the tables GreptimeDB makes of them (TELEMETRY_FACTS §2.4).
+COUNTERS = {"sync.jobs": "sync_jobs_total", "sync.pipeline.runs": "sync_pipeline_runs_total",
+            "sync.rows": "sync_rows_total", "sync.retries": "sync_retries_total"}
+HISTOGRAMS = {"sync.job.duration": "sync_job_duration_seconds", "sync.pipeline.duration": "sync_pipeline_duration_seconds"}
+GAUGES = {
+    "sync.pipeline.last_success_timestamp": "sync_pipeline_last_success_timestamp_seconds",
+    "sync.pipeline.last_run_duration": "sync_pipeline_last_run_duration_seconds",
+    "sync.pipeline.last_run_rows": "sync_pipeline_last_run_rows",
+    "sync.pipeline.last_run_status": "sync_pipeline_last_run_status",
+}
+METRIC_LABELS = {"mission_cluster_id", "pipeline", "status", "sync_mode"}
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +72,10 @@ def test_code_emits_the_documented_contract(code):
     missing += [f"span {s}" for s in sorted(SPANS - code.span_names)]
     all_attrs = JOB_ATTRS | PIPELINE_ATTRS | ATTEMPT_ATTRS | LOG_ATTRS
     missing += [f"attribute {a}" for a in sorted(all_attrs - code.fields)]
-    missing += [f"counter {c}" for c in sorted(COUNTERS - code.counters)]
-    missing += [f"histogram {h}" for h in sorted(HISTOGRAMS - code.histograms)]
+    missing += [f"counter {c}" for c in sorted(set(COUNTERS) - code.counters)]
+    missing += [f"histogram {h}" for h in sorted(set(HISTOGRAMS) - code.histograms)]
+    missing += [f"gauge {g}" for g in sorted(set(GAUGES) - code.gauges)]
+    missing += [f"metric label {a}" for a in sorted(METRIC_LABELS - code.metric_labels)]
     if "mission_cluster_id" not in code.resource_attrs:
         missing.append("resource attribute mission_cluster_id")
     assert not missing, "src/ no longer emits: " + ", ".join(missing)
@@ -68,10 +83,51 @@ def test_code_emits_the_documented_contract(code):
 
 def test_metric_table_names_follow_greptimedb_translation(code):
     tables = code.metric_tables()
-    for c in COUNTERS:
-        assert f"{c}_total" in tables
-    for h in HISTOGRAMS:
+    for table in COUNTERS.values():
+        assert table in tables
+    for h in HISTOGRAMS.values():
         assert {f"{h}_bucket", f"{h}_sum", f"{h}_count"} <= tables
+    assert set(GAUGES.values()) <= tables
+    assert tables == set(COUNTERS.values()) | set(GAUGES.values()) | {
+        f"{h}_{s}" for h in HISTOGRAMS.values() for s in ("bucket", "sum", "count")}, "an instrument nobody documented"
+
+
+def test_every_instrument_has_a_unit_spec(code):
+    assert set(code.specs) == set(code.instruments()), "every metric field needs a Spec with its unit, and back"
+    assert all(unit for _, unit in code.specs.values())
+    assert code.specs["sync.pipeline.duration"] == ("histogram", "s")
+    assert code.specs["sync.rows"] == ("counter", "{row}")
+
+
+def test_greptimedb_translation_rules():
+    """The rules from TELEMETRY_FACTS §2.4, on its own examples and the edge cases these metrics touch."""
+    assert prometheus_names("sync.rows_synced", "counter", "{row}") == {"sync_rows_synced_total"}
+    assert prometheus_names("sync.job.duration", "histogram", "s") == {
+        "sync_job_duration_seconds_bucket", "sync_job_duration_seconds_sum", "sync_job_duration_seconds_count"}
+    assert prometheus_names("sync.pipeline.last_run_rows", "gauge", "{row}") == {"sync_pipeline_last_run_rows"}
+    assert prometheus_names("a.ratio", "gauge", "1") == {"a_ratio"}
+    assert prometheus_names("a.size", "gauge", "By") == {"a_size_bytes"}
+
+
+def test_promql_only_names_what_the_code_emits(code):
+    exprs = load_promql(DASHBOARDS)
+    assert exprs, "no PromQL in dashboards/*.json or the alert rules"
+    problems = promql_problems(exprs, code)
+    assert not problems, "\n".join(problems)
+    used = set().union(*(promql_refs(e).metrics for e in exprs))
+    assert {"sync_pipeline_last_success_timestamp_seconds", "sync_rows_total", "sync_pipeline_runs_total",
+            "sync_pipeline_duration_seconds_bucket"} <= used
+
+
+def test_promql_check_rejects_fakes(code):
+    fake = ['sum by (bogus_label_xyz) (sync_rows)',
+            'max_over_time(sync_pipeline_last_success_timestamp{pipeline="a"}[1h])',
+            'sync_rows_total{nope_xyz="1"}']
+    problems = promql_problems(fake, code)
+    joined = "\n".join(problems)
+    for needle in ("'bogus_label_xyz'", "'sync_rows'", "'sync_pipeline_last_success_timestamp'", "'nope_xyz'"):
+        assert needle in joined, problems
+    assert len(problems) == 4, problems
 
 
 def test_contract_check_rejects_names_the_code_does_not_produce(queries, code):

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from deploy_helpers import PROVISIONING, dashboard_files, load_yaml
-from telemetry_contract import alert_sql, dashboard_sql, iter_panels
+from telemetry_contract import alert_promql, alert_sql, dashboard_promql, dashboard_sql, iter_panels, promql_refs
 
 PLUGIN = "info8fcc-greptimedb-datasource"
 TEMPLATE_REF = re.compile(r"^\$\{?([A-Za-z0-9_]+)\}?$")
@@ -87,7 +87,10 @@ class TestDashboard:
             assert p.get("targets"), f"panel {p['title']!r} has no query"
             for t in p["targets"]:
                 assert t.get("datasource") == p["datasource"], f"panel {p['title']!r}: target datasource differs"
-                assert t.get("rawSql", "").strip(), f"panel {p['title']!r}: empty SQL"
+                if p["datasource"]["type"] == "prometheus":
+                    assert t.get("expr", "").strip(), f"panel {p['title']!r}: empty PromQL"
+                else:
+                    assert t.get("rawSql", "").strip(), f"panel {p['title']!r}: empty SQL"
 
     def test_no_hard_coded_datasource_uids(self, name, d):
         names = var_names(d) | {i["name"] for i in d.get("__inputs", [])}
@@ -118,7 +121,7 @@ class TestDashboard:
 
     def test_panels_cover_jobs_pipelines_failures_and_logs(self, name, d):
         panels = [p for p in iter_panels(d["panels"]) if p["type"] != "row"]
-        sql_of = {p["title"]: " ".join(t["rawSql"] for t in p["targets"]) for p in panels}
+        sql_of = {p["title"]: " ".join(t.get("rawSql") or t["expr"] for t in p["targets"]) for p in panels}
 
         def some(pred, what):
             assert any(pred(p, sql_of[p["title"]]) for p in panels), f"no panel for {what}"
@@ -134,6 +137,8 @@ class TestDashboard:
         some(lambda p, s: p["type"] == "logs" and "opentelemetry_logs" in s, "recent logs")
         for p in panels:
             s = sql_of[p["title"]]
+            if p["datasource"]["type"] == "prometheus":
+                continue
             if "opentelemetry_traces" in s and "$__timeFilter" not in s:
                 pytest.fail(f"panel {p['title']!r} scans traces without $__timeFilter")
             if "'sync.pipeline'" in s or "'sling.attempt'" in s:
@@ -141,12 +146,31 @@ class TestDashboard:
             if "opentelemetry_" in s:
                 assert "${mission_cluster_id" in s, f"panel {p['title']!r} ignores the mission_cluster_id variable"
 
+    def test_promql_panels_cover_staleness_rows_failures_and_p95(self, name, d):
+        prom = {p["title"]: " ".join(t["expr"] for t in p["targets"])
+                for p in iter_panels(d["panels"]) if p.get("datasource", {}).get("type") == "prometheus"}
+
+        def some(pred, what):
+            assert any(pred(e) for e in prom.values()), f"no PromQL panel for {what}"
+
+        some(lambda e: "time() - " in e and "sync_pipeline_last_success_timestamp_seconds" in e, "staleness")
+        some(lambda e: "sync_rows_total" in e and "[1h]" in e, "rows per hour")
+        some(lambda e: 'status="failed"' in e and e.count("sync_pipeline_runs_total") >= 2 and "/" in e,
+             "failure ratio")
+        some(lambda e: "histogram_quantile(0.95" in e and "sync_pipeline_duration_seconds_bucket" in e, "p95 duration")
+        for title, e in prom.items():
+            # Every selector honours both dashboard variables (a custom All value is inserted verbatim: '|.*|').
+            selectors = re.findall(r"\b(sync_\w+)\{([^}]*)\}", e)
+            assert selectors and len(selectors) == len(re.findall(r"\bsync_\w+\b(?!\s*[=!~])", e)), title
+            for _, m in selectors:
+                assert 'mission_cluster_id=~"$mission_cluster_id"' in m and 'pipeline=~"$pipeline"' in m, title
+
     def test_trace_id_columns_link_to_traces_and_logs(self, name, d):
         to_trace = to_logs = 0
         for p in iter_panels(d["panels"]):
             if p["type"] == "row":
                 continue
-            sql = " ".join(t["rawSql"] for t in p["targets"])
+            sql = " ".join(t.get("rawSql", "") for t in p["targets"])
             if not re.search(r"\btrace_id\b", sql.split("FROM")[0]):
                 continue
             links = [
@@ -172,6 +196,36 @@ class TestDashboard:
         # and the log panels filter on that variable
         log_sql = [s for s in dashboard_sql(d) if "opentelemetry_logs" in s]
         assert log_sql and all("trace_id = ${trace_id" in s for s in log_sql)
+
+
+def all_promql() -> list[str]:
+    out = [e for _, d in DASHBOARDS for e in dashboard_promql(d)]
+    return out + alert_promql(load_yaml(PROVISIONING / "alerting" / "sling-sync-alerts.yaml"))
+
+
+def test_promql_adds_delta_samples_and_spans_gauge_gaps():
+    """Counters and histograms are exported as deltas (README: GreptimeDB up to 1.2 stores them as the count of
+    their interval), so only sum_over_time gives right totals: increase()/rate() assume cumulative series.
+    Gauges arrive once per run, so they are read with max_over_time over a window longer than the schedule."""
+    exprs = all_promql()
+    assert exprs
+    for e in exprs:
+        assert not re.search(r"\b(increase|rate|irate|delta|idelta|resets)\s*\(", e), e
+        for m in promql_refs(e).metrics:
+            if m.endswith(("_total", "_bucket", "_sum", "_count")):
+                assert re.search(r"sum_over_time\(\s*" + m + r"\b", e), f"{m} not under sum_over_time: {e}"
+            else:
+                assert re.search(r"max_over_time\(\s*" + m + r"\b", e), f"gauge {m} not under max_over_time: {e}"
+
+
+def test_custom_all_value_is_sql_literal_and_match_all_regex():
+    for _, d in DASHBOARDS:
+        for v in d["templating"]["list"]:
+            if v["name"] in ("mission_cluster_id", "pipeline"):
+                inner = v["allValue"]
+                assert re.fullmatch(r"'[^']*'", inner)
+                for value in ("orders", "", "a-b.c"):
+                    assert re.fullmatch(inner, value), f"{inner} must match every value as a PromQL regex"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -209,6 +263,10 @@ def test_datasources_configure_trace_and_log_drilldown():
     mysql = [d for d in ds.values() if d["type"] == "mysql"]
     assert len(mysql) == 1 and mysql[0]["url"].endswith(":4002")
     assert mysql[0]["jsonData"]["database"] in dbs and len(dbs) == 1
+    prom = [d for d in ds.values() if d["type"] == "prometheus"]
+    assert len(prom) == 1 and prom[0]["url"].endswith("/v1/prometheus")
+    assert prom[0]["jsonData"]["httpHeaderName1"] == "x-greptime-db-name"
+    assert prom[0]["secureJsonData"]["httpHeaderValue1"] in dbs
     # the database the collector writes to
     from deploy_helpers import collector_config
     cfg = collector_config()
@@ -259,9 +317,14 @@ def test_alert_rule_semantics():
     assert "PARTITION BY `span_attributes.mission_cluster_id`, `span_attributes.pipeline`" in sql
     assert threshold(three) == {"type": "gt", "params": [2]}
     hour = rules["sling-sync-no-success-1h"]
-    (sql,) = alert_sql({"groups": [{"rules": [hour]}]})
-    assert "'sync.pipeline'" in sql and "INTERVAL 1 HOUR" in sql and "'success'" in sql
-    assert threshold(hour) == {"type": "lt", "params": [1]}
+    (expr,) = alert_promql({"groups": [{"rules": [hour]}]})
+    assert "time() - " in expr and "sync_pipeline_last_success_timestamp_seconds" in expr
+    assert "by (mission_cluster_id, pipeline)" in expr
+    (query,) = [d for d in hour["data"] if d["refId"] == "A"]
+    assert query["datasourceUid"] == "greptimedb-prometheus" and query["model"]["instant"] is True
+    window = re.search(r"\[(\d+)d\]", expr)
+    assert window and int(window.group(1)) * 86400 <= query["relativeTimeRange"]["from"]
+    assert threshold(hour) == {"type": "gt", "params": [3600]}
 
 
 def test_alert_sql_uses_backticks_on_the_mysql_port():

@@ -1,10 +1,12 @@
-//! Runs jobs: pipelines one after another in a mode. This file holds the engine handle, the command loop (`serve`)
-//! with the registry of running pipelines (any clone can cancel), and the job loop; one pipeline run lives in
-//! `pipeline_run.rs`, one Sling attempt in `attempt.rs`, the noop checks in `../noop.rs`.
+//! Runs jobs: pipelines in a mode, up to `concurrency` at once, stalest first, none started after the job deadline.
+//! This file holds the engine handle, the command loop (`serve`) with the registry of running pipelines (any clone
+//! can cancel), and the job loop; the start order lives in `schedule.rs`, one pipeline run in `pipeline_run.rs`, one
+//! Sling attempt in `attempt.rs`, the noop checks in `../noop.rs`.
 //! Knows nothing about terminals or exporters: it reports through `SyncEvent`s and `tracing` (names in `../spans.rs`).
 
 mod attempt;
 mod pipeline_run;
+mod schedule;
 mod verify_run;
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,6 +15,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Waits until the job deadline, or forever when there is none.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span};
 
@@ -20,7 +30,7 @@ use super::event::{Command, EventSink, JobReport, Mode, PipelineReport, Status, 
 use super::metrics;
 use super::noop::{Noop, NoopShared};
 use super::pipeline::Pipeline;
-use super::redact::Redactor;
+use super::redact::{Redacted, Redactor};
 use super::retry::RetryPolicy;
 use super::sling::{ChildEnv, SlingCommand};
 use super::spans;
@@ -36,6 +46,10 @@ pub struct EngineConfig {
     pub retry: RetryPolicy,
     pub attempt_timeout: Duration,
     pub cancel_grace: Duration,
+    /// Pipelines of one job running at once (≥ 1; 1 = one after another).
+    pub concurrency: usize,
+    /// After this much of a job, no pipeline starts; the ones not started are reported skipped.
+    pub job_deadline: Option<Duration>,
     pub child_env: ChildEnv,
     /// `SYNC_VERIFY`: reconcile each successful pipeline run.
     pub verify: VerifyMode,
@@ -172,7 +186,9 @@ impl Engine {
         })
     }
 
-    /// Runs one job to the end: one trace, pipelines one after another.
+    /// Runs one job to the end: one trace, up to `concurrency` pipelines at once (each in a task of its own, its
+    /// span a child of the job span), stalest first; after the job deadline nothing new starts. The report lists the
+    /// pipelines in the job's order, whatever order they ran in.
     pub async fn run_job(
         &self,
         job: JobSpec,
@@ -180,6 +196,10 @@ impl Engine {
         cancel: CancellationToken,
     ) -> JobReport {
         let started = Instant::now();
+        let deadline = self
+            .cfg
+            .job_deadline
+            .map(|d| tokio::time::Instant::now() + d);
         let span = spans::job_span(
             &job.sync_job_id,
             &self.cfg.mission_cluster_id,
@@ -205,30 +225,78 @@ impl Engine {
             mode: job.mode,
             pipelines: job.pipelines.iter().map(|p| p.name.clone()).collect(),
         });
+        let job = Arc::new(job);
         let report = async {
-            let noop = if job.mode == Mode::Noop {
+            let noop = Arc::new(if job.mode == Mode::Noop {
                 self.noop().prepare(&job, &cancel).await
             } else {
                 NoopShared::default()
+            });
+            // Read once per job: the start order and the gauges' last success both come from it.
+            let last_success = Arc::new(Mutex::new(self.cfg.state.last_successes()));
+            let order = {
+                let known = last_success.lock().unwrap_or_else(|e| e.into_inner());
+                schedule::stalest_first(&job.pipelines, &known)
             };
-            let mut reports = Vec::with_capacity(job.pipelines.len());
-            for (p, token) in job.pipelines.iter().zip(tokens) {
-                let r = if token.is_cancelled() {
-                    let r = self.cancelled_before_start(&job, p);
-                    self.record(&r);
-                    r
+            let slots = Arc::new(tokio::sync::Semaphore::new(self.cfg.concurrency.max(1)));
+            let mut running = tokio::task::JoinSet::new();
+            let mut reports: Vec<Option<PipelineReport>> = vec![None; job.pipelines.len()];
+            let mut past_deadline = false;
+            for i in order {
+                let (p, token) = (&job.pipelines[i], tokens[i].clone());
+                let slot = if past_deadline {
+                    None
                 } else {
-                    self.run_pipeline(&job, p, &noop, sink, token).await
+                    tokio::select! {
+                        biased;
+                        _ = token.cancelled() => None,
+                        _ = sleep_until(deadline) => {
+                            past_deadline = true;
+                            None
+                        }
+                        slot = slots.clone().acquire_owned() => slot.ok(),
+                    }
                 };
-                // Out of the registry before the front-end hears the pipeline ended, so a `Run` sent in answer to
-                // `PipelineFinished` is never refused as "already running".
-                self.running
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&p.name);
-                sink.send(SyncEvent::PipelineFinished { report: r.clone() });
-                reports.push(r);
+                let Some(slot) = slot else {
+                    let r = if past_deadline && !token.is_cancelled() {
+                        self.skipped(&job, p)
+                    } else {
+                        self.cancelled_before_start(&job, p)
+                    };
+                    self.pipeline_done(&r, sink, &last_success);
+                    reports[i] = Some(r);
+                    continue;
+                };
+                let (engine, job, noop, sink, last_success) = (
+                    self.clone(),
+                    job.clone(),
+                    noop.clone(),
+                    sink.clone(),
+                    last_success.clone(),
+                );
+                running.spawn(
+                    async move {
+                        let r = engine
+                            .run_pipeline(&job, &job.pipelines[i], &noop, &sink, token)
+                            .await;
+                        drop(slot);
+                        engine.pipeline_done(&r, &sink, &last_success);
+                        (i, r)
+                    }
+                    .instrument(Span::current()),
+                );
             }
+            while let Some(done) = running.join_next().await {
+                if let Ok((i, r)) = done {
+                    reports[i] = Some(r);
+                }
+            }
+            // A task that panicked left no report: say so rather than drop the pipeline from the job.
+            let reports: Vec<PipelineReport> = reports
+                .into_iter()
+                .zip(job.pipelines.iter())
+                .map(|(r, p)| r.unwrap_or_else(|| self.lost(&job, p)))
+                .collect();
             let status =
                 if reports.iter().any(|r| r.status == Status::Cancelled) || cancel.is_cancelled() {
                     Status::Cancelled
@@ -237,7 +305,9 @@ impl Engine {
                 } else {
                     Status::Failed
                 };
-            let rows = reports.iter().map(|r| r.rows).sum();
+            let rows = reports
+                .iter()
+                .fold(0u64, |sum, r| sum.saturating_add(r.rows));
             let duration_seconds = started.elapsed().as_secs_f64();
             let failed: Vec<&str> = reports
                 .iter()
@@ -252,7 +322,12 @@ impl Engine {
                 &format!("{status}: {}", failed.join(", ")),
             );
             spans::job_finished(&job.sync_job_id, status, rows, duration_seconds);
-            metrics::job_finished(status.as_str(), job.mode.as_str(), duration_seconds);
+            metrics::job_finished(
+                &self.cfg.mission_cluster_id,
+                status.as_str(),
+                job.mode.as_str(),
+                duration_seconds,
+            );
             JobReport {
                 sync_job_id: job.sync_job_id.clone(),
                 mode: job.mode,
@@ -270,37 +345,116 @@ impl Engine {
         report
     }
 
+    /// A pipeline is done with in this job: out of the registry before the front-end hears it ended (so a `Run` sent
+    /// in answer to `PipelineFinished` is never refused as "already running"), then its batch-job gauges.
+    fn pipeline_done(
+        &self,
+        r: &PipelineReport,
+        sink: &EventSink,
+        last_success: &Mutex<BTreeMap<String, chrono::DateTime<chrono::Utc>>>,
+    ) {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&r.pipeline);
+        sink.send(SyncEvent::PipelineFinished { report: r.clone() });
+        let mut known = last_success.lock().unwrap_or_else(|e| e.into_inner());
+        metrics::pipeline_gauges(&self.cfg.mission_cluster_id, r, &mut known);
+    }
+
     fn noop(&self) -> Noop {
         Noop::new(self.cfg.clone(), self.redactor.clone())
     }
 
-    fn cancelled_before_start(&self, job: &JobSpec, p: &Pipeline) -> PipelineReport {
+    /// The report of a pipeline the job never started. It is recorded only under the pipeline's lock: when another
+    /// process holds it, that process is running the pipeline and its journal line is the one that counts.
+    fn not_started(
+        &self,
+        job: &JobSpec,
+        p: &Pipeline,
+        status: Status,
+        why: &str,
+    ) -> PipelineReport {
         let now = chrono::Utc::now();
-        PipelineReport {
+        let mut r = PipelineReport {
             sync_job_id: job.sync_job_id.clone(),
             pipeline: p.name.clone(),
             mode: job.mode,
-            status: Status::Cancelled,
+            status,
             rows: 0,
             streams: BTreeMap::new(),
             attempts: 0,
             started_at: now,
             finished_at: now,
             duration_seconds: 0.0,
-            error: Some(self.redactor.redacted("cancelled before it started")),
+            error: Some(self.redactor.redacted(why)),
             checks: Vec::new(),
             verify: None,
+        };
+        match self.cfg.state.lock(&p.name, &job.sync_job_id) {
+            Ok(_lock) => self.record(&mut r),
+            Err(e) => {
+                r.error = Some(self.redactor.redacted(&format!("{why}; not recorded: {e}")));
+            }
         }
+        r
     }
 
-    fn record(&self, r: &PipelineReport) {
+    fn cancelled_before_start(&self, job: &JobSpec, p: &Pipeline) -> PipelineReport {
+        self.not_started(job, p, Status::Cancelled, "cancelled before it started")
+    }
+
+    /// Not started because the job deadline passed: reported like a pipeline run (span, output line, counter) so
+    /// the trace and the dashboards show what was left for the next job.
+    fn skipped(&self, job: &JobSpec, p: &Pipeline) -> PipelineReport {
+        let after = self
+            .cfg
+            .job_deadline
+            .map(|d| humantime::format_duration(d).to_string())
+            .unwrap_or_default();
+        let r = self.not_started(
+            job,
+            p,
+            Status::Skipped,
+            &format!(
+                "deadline: not started within SYNC_JOB_DEADLINE ({after}); it goes first next time"
+            ),
+        );
+        let span = spans::pipeline_span(
+            &p.name,
+            &job.sync_job_id,
+            &self.cfg.mission_cluster_id,
+            job.mode,
+        );
+        self.report_pipeline(job, &span, &r);
+        r
+    }
+
+    /// A pipeline whose task ended without a report (a bug): failed, so the job does not claim success.
+    fn lost(&self, job: &JobSpec, p: &Pipeline) -> PipelineReport {
+        self.not_started(
+            job,
+            p,
+            Status::Failed,
+            "internal error: the pipeline's task ended without a report",
+        )
+    }
+
+    /// Appends the run's history line. A run whose record cannot be written is not a success: it fails (unless it
+    /// was cancelled) with an error naming the path and the OS error, so the exit code says so.
+    fn record(&self, r: &mut PipelineReport) {
         if let Err(e) = self.cfg.state.record(r) {
-            let text = format!("cannot record the run in the history journal: {e}");
-            spans::pipeline_note(
-                &r.pipeline,
-                tracing::Level::ERROR,
-                &self.redactor.redacted(&text),
-            );
+            let text = self.redactor.redacted(&format!(
+                "cannot record the run in the history journal: {e}"
+            ));
+            spans::pipeline_note(&r.pipeline, tracing::Level::ERROR, &text);
+            if r.status != Status::Cancelled {
+                r.status = Status::Failed;
+            }
+            r.error = Some(match &r.error {
+                Some(before) => Redacted::join([&text, before], "; "),
+                None => text,
+            });
         }
     }
 }

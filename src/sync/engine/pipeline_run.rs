@@ -15,6 +15,7 @@ use crate::sync::noop::NoopShared;
 use crate::sync::pipeline::Pipeline;
 use crate::sync::redact::Redacted;
 use crate::sync::spans;
+use crate::sync::state::RunLock;
 use crate::sync::verify::{VerifyMode, VerifyStatus};
 
 impl Engine {
@@ -38,17 +39,28 @@ impl Engine {
             .instrument(span.clone())
             .await;
 
+        self.report_pipeline(job, &span, &report);
+        report
+    }
+
+    /// The end of a pipeline in telemetry and output: its span's outcome, the `pipeline finished` line, the counters.
+    pub(super) fn report_pipeline(
+        &self,
+        job: &JobSpec,
+        span: &tracing::Span,
+        report: &PipelineReport,
+    ) {
         spans::record_outcome(
-            &span,
+            span,
             report.status,
             report.rows,
             Some(report.duration_seconds),
             report.error.as_deref().unwrap_or(report.status.as_str()),
         );
-        spans::record_attempts(&span, report.attempts);
+        spans::record_attempts(span, report.attempts);
         span.in_scope(|| {
             spans::pipeline_finished(
-                &p.name,
+                &report.pipeline,
                 report.status,
                 report.rows,
                 report.attempts,
@@ -56,14 +68,14 @@ impl Engine {
                 report.error.as_ref(),
             );
             metrics::pipeline_finished(
-                &p.name,
+                &self.cfg.mission_cluster_id,
+                &report.pipeline,
                 report.status.as_str(),
                 job.mode.as_str(),
                 report.rows,
                 report.duration_seconds,
             );
         });
-        report
     }
 
     async fn run_pipeline_inner(
@@ -109,7 +121,7 @@ impl Engine {
         };
 
         // The lock comes first: a refused run must not touch state or history.
-        let _lock = match self.cfg.state.lock(&p.name, &job.sync_job_id) {
+        let lock = match self.cfg.state.lock(&p.name, &job.sync_job_id) {
             Ok(l) => l,
             Err(e) => {
                 let error = self.redactor.redacted(&e.to_string());
@@ -160,7 +172,8 @@ impl Engine {
                         sink,
                         cancel,
                     };
-                    let objects = self.run_attempts(&ctx, &mut report).await;
+                    let objects = self.run_attempts(&ctx, &lock, &mut report).await;
+                    // Still under the run lock and inside the pipeline span; before the history line is written.
                     if report.status == Status::Success {
                         self.verify_and_judge(p, &mut report, &objects, cancel)
                             .await;
@@ -168,8 +181,9 @@ impl Engine {
                 }
             }
         }
-        let r = finish(report);
-        self.record(&r);
+        let mut r = finish(report);
+        self.record(&mut r);
+        drop(lock);
         r
     }
 
@@ -196,6 +210,7 @@ impl Engine {
     async fn run_attempts(
         &self,
         ctx: &AttemptCtx<'_>,
+        lock: &RunLock,
         report: &mut PipelineReport,
     ) -> BTreeMap<String, String> {
         let mut objects = BTreeMap::new();
@@ -205,14 +220,17 @@ impl Engine {
         if ctx.job.mode == Mode::Backfill {
             args.extend(["--mode".into(), "full-refresh".into()]);
         }
-        let cmd = self.cfg.sling(args, self.cfg.attempt_timeout);
+        // Sling holds the lock too: if this process is killed outright, no new run starts until Sling is gone.
+        let cmd = self.cfg.sling(args, self.cfg.attempt_timeout).holding(lock);
         for attempt in 1..=ctx.max_attempts {
             report.attempts = attempt;
             let (outcome, named) = self.one_attempt(ctx, &cmd, attempt).await;
             objects.extend(named);
-            report.rows += outcome.rows;
+            // Each attempt's count is at most `sling_log::MAX_ROWS`; saturate rather than wrap over many attempts.
+            report.rows = report.rows.saturating_add(outcome.rows);
             for (s, n) in &outcome.streams {
-                *report.streams.entry(s.clone()).or_default() += n;
+                let total = report.streams.entry(s.clone()).or_default();
+                *total = total.saturating_add(*n);
             }
             report.status = outcome.status;
             report.error = outcome.reason.clone();
@@ -228,7 +246,7 @@ impl Engine {
             let delay = self.cfg.retry.next_delay(attempt);
             let at = SystemTime::now() + delay;
             spans::retry_scheduled(&p.name, attempt + 1, ctx.max_attempts, delay.as_secs_f64());
-            metrics::retry_scheduled(&p.name);
+            metrics::retry_scheduled(&self.cfg.mission_cluster_id, &p.name);
             ctx.sink.send(SyncEvent::RetryScheduled {
                 pipeline: p.name.clone(),
                 next_attempt: attempt + 1,

@@ -45,7 +45,7 @@ impl Engine {
             for (stream, v) in &result.streams {
                 spans::verify_stream(stream, v);
                 if let Some(d) = v.drift_rows {
-                    metrics::stream_drift(&p.name, stream, d);
+                    metrics::stream_drift(&self.cfg.mission_cluster_id, &p.name, stream, d);
                 }
             }
             spans::verify_finished(

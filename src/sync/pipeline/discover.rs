@@ -2,11 +2,12 @@
 //! `--pipeline` selection.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
 use super::Pipeline;
+use crate::sync::pipeline_name::{self, NameError};
 
 /// Where pipelines come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,24 @@ pub enum DiscoveryError {
     },
     #[error("--pipeline: unknown pipeline `{name}`; known: {known}")]
     UnknownPipeline { name: String, known: String },
+    #[error("{var}: {path}: cannot be a pipeline: {reason}; rename the file")]
+    BadName {
+        var: &'static str,
+        path: PathBuf,
+        reason: NameError,
+    },
+    #[error("--pipeline `{name}`: {reason}")]
+    BadSelection { name: String, reason: NameError },
+}
+
+fn checked_name(var: &'static str, path: &Path) -> Result<(), DiscoveryError> {
+    pipeline_name::from_path(path)
+        .map(drop)
+        .map_err(|reason| DiscoveryError::BadName {
+            var,
+            path: path.to_owned(),
+            reason,
+        })
 }
 
 /// Finds the pipelines. Files are read here once; parse errors stay with their pipeline.
@@ -49,6 +68,7 @@ pub fn discover(source: &PipelineSource) -> Result<Vec<Pipeline>, DiscoveryError
                     reason: "is not a file".into(),
                 });
             }
+            checked_name("SLING_CONFIG", path)?;
             Ok(vec![Pipeline::load(path)])
         }
         PipelineSource::Dir(dir) => {
@@ -56,12 +76,13 @@ pub fn discover(source: &PipelineSource) -> Result<Vec<Pipeline>, DiscoveryError
                 path: dir.clone(),
                 reason: format!("cannot list: {e}"),
             })?;
+            // Every `*.yaml` / `*.yml` entry is a pipeline: one that cannot be read as a file (a link loop, a dangling
+            // link, a FIFO) is reported as invalid rather than skipped, so `--pipeline NAME` never calls it unknown.
             let mut files: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok())
                 .map(|e| e.path())
                 .filter(|p| {
-                    p.is_file()
-                        && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                    matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
                         && !p
                             .file_name()
                             .is_some_and(|n| n.to_string_lossy().starts_with('.'))
@@ -74,7 +95,11 @@ pub fn discover(source: &PipelineSource) -> Result<Vec<Pipeline>, DiscoveryError
             let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
             let mut out = Vec::with_capacity(files.len());
             for f in files {
-                let p = Pipeline::load(&f);
+                checked_name("PIPELINE_DIR", &f)?;
+                let p = match unusable_entry(&f) {
+                    None => Pipeline::load(&f),
+                    Some(why) => Pipeline::unusable(&f, why),
+                };
                 if let Some(prev) = seen.insert(p.name.clone(), f.clone()) {
                     return Err(DiscoveryError::DuplicateName {
                         name: p.name,
@@ -89,12 +114,49 @@ pub fn discover(source: &PipelineSource) -> Result<Vec<Pipeline>, DiscoveryError
     }
 }
 
+/// Why a directory entry cannot be read as a replication file, or `None` when it is a regular file (directly or
+/// through a symbolic link). Checked before anything is opened: reading a FIFO would block discovery.
+fn unusable_entry(path: &Path) -> Option<String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => None,
+        Ok(m) if m.is_dir() => Some("it is a directory, not a replication file".into()),
+        Ok(m) => {
+            use std::os::unix::fs::FileTypeExt;
+            let t = m.file_type();
+            let kind = if t.is_fifo() {
+                "a FIFO"
+            } else if t.is_socket() {
+                "a socket"
+            } else {
+                "a device"
+            };
+            Some(format!("it is not a regular file ({kind})"))
+        }
+        Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ELOOP as i32) => {
+            Some("too many levels of symbolic links (a link loop)".into())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let target = std::fs::read_link(path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_else(|_| "?".into());
+            Some(format!(
+                "it is a symbolic link to {target}, which does not exist"
+            ))
+        }
+        Err(e) => Some(format!("cannot inspect: {e}")),
+    }
+}
+
 /// Keeps the named pipelines, in discovery order. An unknown name is an error.
 pub fn select(all: Vec<Pipeline>, names: &[String]) -> Result<Vec<Pipeline>, DiscoveryError> {
     if names.is_empty() {
         return Ok(all);
     }
     for n in names {
+        pipeline_name::validate(n).map_err(|reason| DiscoveryError::BadSelection {
+            name: n.clone(),
+            reason,
+        })?;
         if !all.iter().any(|p| &p.name == n) {
             let known = all
                 .iter()

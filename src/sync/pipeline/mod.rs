@@ -25,7 +25,17 @@ pub enum ReplicationError {
     Read { path: PathBuf, reason: String },
     #[error("{}: {problem}", path.display())]
     Parse { path: PathBuf, problem: ParseError },
+    #[error("{}: larger than {limit} bytes; a replication file is expected to be a few kilobytes", path.display())]
+    TooLarge { path: PathBuf, limit: u64 },
+    #[error("{}: YAML nested deeper than {limit} levels of `[` / `{{`; not parsed", path.display())]
+    TooDeep { path: PathBuf, limit: usize },
 }
+
+/// Largest replication file read. Real ones are kilobytes; the bound keeps a stray huge file from costing memory.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+/// Deepest flow nesting (`[`, `{`) parsed. The YAML parser's cost grows with the square of unclosed nesting (200 KB
+/// of `[` took 49 s), so deeper text is refused before it is parsed; serde_yaml itself stops at 128 levels.
+pub const MAX_FLOW_DEPTH: usize = 64;
 
 /// A pipeline: one replication file. `replication` is `Err` when the file cannot be read or parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,21 +47,37 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn load(path: &Path) -> Self {
+        let replication = read_bounded(path).and_then(|text| {
+            if flow_depth_exceeds(&text, MAX_FLOW_DEPTH) {
+                return Err(ReplicationError::TooDeep {
+                    path: path.to_owned(),
+                    limit: MAX_FLOW_DEPTH,
+                });
+            }
+            parse_replication(&text).map_err(|problem| ReplicationError::Parse {
+                path: path.to_owned(),
+                problem,
+            })
+        });
+        Self::with(path, replication)
+    }
+
+    /// A pipeline whose file cannot be used at all (a link loop, a special file): it is reported as invalid.
+    pub fn unusable(path: &Path, reason: String) -> Self {
+        Self::with(
+            path,
+            Err(ReplicationError::Read {
+                path: path.to_owned(),
+                reason,
+            }),
+        )
+    }
+
+    fn with(path: &Path, replication: Result<Replication, ReplicationError>) -> Self {
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let replication = std::fs::read_to_string(path)
-            .map_err(|e| ReplicationError::Read {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            })
-            .and_then(|text| {
-                parse_replication(&text).map_err(|problem| ReplicationError::Parse {
-                    path: path.to_owned(),
-                    problem,
-                })
-            });
         Self {
             name,
             path: path.to_owned(),
@@ -90,12 +116,104 @@ impl Pipeline {
     }
 }
 
+/// The file's text, refused past `MAX_FILE_BYTES` (checked while reading, not only from the metadata).
+fn read_bounded(path: &Path) -> Result<String, ReplicationError> {
+    use std::io::Read;
+    let read_error = |e: std::io::Error| ReplicationError::Read {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ReplicationError::TooLarge {
+            path: path.to_owned(),
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        read_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text: {e}"),
+        ))
+    })
+}
+
+/// True when flow collections (`[`, `{`) nest deeper than `limit`, outside quoted scalars and comments. A cheap,
+/// linear pre-scan; a quote counts as one only where YAML can start a quoted scalar (after space or `[{,:`), so an
+/// apostrophe inside a plain word does not hide the brackets after it.
+fn flow_depth_exceeds(text: &str, limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut prev = '\n';
+    for c in text.chars() {
+        if comment {
+            comment = c != '\n';
+        } else if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+        } else {
+            let token_start = prev.is_whitespace() || "[{,:".contains(prev);
+            match c {
+                '#' if prev.is_whitespace() => comment = true,
+                '\'' | '"' if token_start => quote = Some(c),
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > limit {
+                        return true;
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        prev = c;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sync::event::CheckOutcome;
 
     const GOOD: &str = "source: MISSION\ntarget: COMMAND\ndefaults:\n  mode: incremental\n  object: main.{stream_table}\n  primary_key: [id]\n  update_key: updated_at\nstreams:\n  main.orders:\n  main.customers:\n    mode: full-refresh\n";
+
+    #[test]
+    fn flow_depth_is_bounded_outside_quotes_and_comments() {
+        assert!(flow_depth_exceeds(&"[".repeat(65), 64));
+        assert!(!flow_depth_exceeds(&"[".repeat(64), 64));
+        assert!(!flow_depth_exceeds(&"[]".repeat(1000), 64));
+        let quoted = format!(
+            "a: '{}'\nb: \"{}\"\n# {}\n",
+            "[".repeat(100),
+            "{".repeat(100),
+            "[".repeat(100)
+        );
+        assert!(!flow_depth_exceeds(&quoted, 64));
+        let apostrophe = format!("a: it's {}", "[".repeat(100));
+        assert!(flow_depth_exceeds(&apostrophe, 64));
+        assert!(!flow_depth_exceeds(GOOD, 64));
+    }
+
+    #[test]
+    fn bombs_and_huge_files_are_refused_naming_the_file() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let bomb = d.path().join("bomb.yaml");
+        std::fs::write(&bomb, "[".repeat(200 * 1024)).expect("write");
+        let e = Pipeline::load(&bomb).replication.expect_err("refused");
+        assert!(matches!(e, ReplicationError::TooDeep { .. }), "{e}");
+        assert!(e.to_string().contains("bomb.yaml"), "{e}");
+        let big = d.path().join("big.yaml");
+        std::fs::write(&big, vec![b'#'; MAX_FILE_BYTES as usize + 1]).expect("write");
+        let e = Pipeline::load(&big).replication.expect_err("refused");
+        assert!(matches!(e, ReplicationError::TooLarge { .. }), "{e}");
+    }
 
     #[test]
     fn parses_source_target_and_streams() {

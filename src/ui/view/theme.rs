@@ -61,6 +61,7 @@ impl Theme {
             Shown::Done(Status::Failed) => self.fg(Color::Red).add_modifier(Modifier::BOLD),
             Shown::Done(Status::Success) => self.fg(Color::Green),
             Shown::Done(Status::Cancelled) => self.fg(Color::Magenta),
+            Shown::Done(Status::Skipped) => self.fg(Color::Yellow),
             Shown::Retrying => self.fg(Color::Yellow).add_modifier(Modifier::BOLD),
             Shown::Running | Shown::Cancelling => self.fg(Color::Cyan).add_modifier(Modifier::BOLD),
             Shown::Queued | Shown::Never => self.fg(Color::Reset),
