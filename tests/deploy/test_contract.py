@@ -37,6 +37,7 @@ GAUGES = {
     "sync.pipeline.last_run_duration": "sync_pipeline_last_run_duration_seconds",
     "sync.pipeline.last_run_rows": "sync_pipeline_last_run_rows",
     "sync.pipeline.last_run_status": "sync_pipeline_last_run_status",
+    "sync_drift_rows": "sync_drift_rows",
 }
 METRIC_LABELS = {"mission_cluster_id", "pipeline", "status", "sync_mode"}
 
