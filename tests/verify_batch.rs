@@ -126,7 +126,7 @@ fn shim() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sling-shim.sh")
 }
 
-/// The wrapper with the shim as Sling; the shim records every invocation and passes runs to the real Sling.
+/// The wrapper with the shim as Sling; the shim records every call (runs and queries) and passes runs to the real Sling.
 fn shim_run(w: &World, mode: &str, args: &[&str]) -> (Run, Vec<String>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = w
@@ -138,8 +138,8 @@ fn shim_run(w: &World, mode: &str, args: &[&str]) -> (Run, Vec<String>) {
         .env("SHIM_REAL", common::sling_bin())
         .output()
         .expect("run wrapper");
-    let calls = std::fs::read_to_string(dir.path().join("invocations"))
-        .unwrap_or_default()
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    let calls = (read("invocations") + &read("queries"))
         .lines()
         .map(|l| {
             l.split_once(' ')
