@@ -45,6 +45,7 @@ fn main() {
             error: (i % 9 == 0)
                 .then(|| redactor.redacted("sling exited with code 1: could not connect")),
             checks: Vec::new(),
+            verify: None,
         })
         .collect();
     let mut m = Model::new(ModelInit {

@@ -179,6 +179,8 @@ def base_env(tmp, extra=None):
         "MISSION_CLUSTER_ID": "bench",
         "SLING_STATE_PATH": str(tmp / "state"),
         "OTEL_SDK_DISABLED": "true",
+        # Wrapper against raw Sling, doing the same work; verification's cost is scripts/bench_verify.py's subject.
+        "SYNC_VERIFY": "off",
     }
     env.update(extra or {})
     return env
@@ -513,7 +515,7 @@ def write_report(path, r, sling, quick):
         f"{sling_version}; release build. Every figure is the median [min–max] of its runs. Raw and wrapper runs "
         "alternate in ABBA order after one warm-up run of each. The wrapper ran with `--batch --log-format json`; "
         "stdout went into a pipe drained as it was written (as a container runtime drains a CronJob); telemetry off "
-        "unless stated. **Wrapper CPU** is the wrapper process's own user + system time, its children (Sling) "
+        "unless stated, verification (`SYNC_VERIFY`) off. **Wrapper CPU** is the wrapper process's own user + system time, its children (Sling) "
         "excluded: the whole tree's time from `wait4` minus the children's from `/proc/PID/stat` read while the "
         "wrapper is a zombie (clock ticks: ±10 ms).",
         "",

@@ -123,6 +123,8 @@ async fn run(
             concurrency: settings.concurrency,
             job_deadline: settings.job_deadline,
             child_env: ChildEnv::for_sling(&env),
+            verify: settings.verify,
+            verify_timeout: settings.verify_timeout,
             env,
         },
         Redactor::from_env(),

@@ -87,10 +87,11 @@ fn noop_validates_without_touching_the_target() {
             "missing `{expected}` in {msgs:#?}"
         );
     }
-    // One `conns test` per connection per job, reported for each pipeline that uses it.
+    // One probe per connection per job (a `conns discover` of the tables the job uses stands in for `conns test`),
+    // reported for each pipeline that uses it.
     let tested = msgs
         .iter()
-        .filter(|m| m.contains("`COMMAND`: sling conns test succeeded"))
+        .filter(|m| m.contains("`COMMAND`: reachable (sling conns discover succeeded)"))
         .count();
     assert_eq!(tested, 2, "{msgs:#?}");
     assert!(

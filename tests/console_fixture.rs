@@ -72,6 +72,7 @@ pub fn report(
         duration_seconds: 12.4,
         error: error.map(|e| Redactor::default().redacted(e)),
         checks: Vec::new(),
+        verify: None,
     }
 }
 

@@ -111,7 +111,7 @@ fn mariadb_to_postgres_incremental() {
     assert!(
         noop.messages()
             .iter()
-            .any(|m| m.contains("`MISSION_MARIADB`: sling conns test succeeded")),
+            .any(|m| m.contains("`MISSION_MARIADB`: reachable (sling conns discover succeeded)")),
         "{}",
         noop.explain()
     );

@@ -9,6 +9,7 @@ use sling_sync_wrapper::sync::pipeline::{self, PipelineSource};
 use sling_sync_wrapper::sync::redact::Redactor;
 use sling_sync_wrapper::sync::retry::RetryPolicy;
 use sling_sync_wrapper::sync::state::StateStore;
+use sling_sync_wrapper::sync::verify::VerifyMode;
 use sling_sync_wrapper::sync::{
     event, ChildEnv, Engine, EngineConfig, JobSpec, Mode, Status, SyncEvent,
 };
@@ -40,6 +41,8 @@ async fn a_queued_pipeline_can_be_cancelled_before_it_starts() {
             cancel_grace: Duration::from_secs(2),
             concurrency: 1,
             job_deadline: None,
+            verify: VerifyMode::Off,
+            verify_timeout: Duration::from_secs(60),
             child_env: ChildEnv::for_sling(&env),
             env,
         },

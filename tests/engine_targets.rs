@@ -86,8 +86,14 @@ fn every_span_and_event_of_the_engine_carries_an_exported_target() {
         .collect();
     assert_eq!(
         span_names,
-        [spans::ATTEMPT_SPAN, spans::JOB_SPAN, spans::PIPELINE_SPAN].into(),
-        "the three span levels were created"
+        [
+            spans::ATTEMPT_SPAN,
+            spans::JOB_SPAN,
+            spans::PIPELINE_SPAN,
+            spans::VERIFY_SPAN
+        ]
+        .into(),
+        "the three span levels and the verification were created"
     );
     assert!(
         seen.iter().any(|s| !s.span && s.target == spans::SLING),

@@ -14,7 +14,7 @@ use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, Metric};
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
 
 /// Every instrument and its unit: the names the dashboards' PromQL is built from (via GreptimeDB's translation).
-const UNITS: [(&str, &str); 10] = [
+const UNITS: [(&str, &str); 11] = [
     ("sync.jobs", "{run}"),
     ("sync.job.duration", "s"),
     ("sync.pipeline.runs", "{run}"),
@@ -25,6 +25,7 @@ const UNITS: [(&str, &str); 10] = [
     ("sync.pipeline.last_run_duration", "s"),
     ("sync.pipeline.last_run_rows", "{row}"),
     ("sync.pipeline.last_run_status", "{status}"),
+    ("sync_drift_rows", "{row}"),
 ];
 /// Sub-second noop checks to hour-long backfills.
 const DURATION_BOUNDARIES: [f64; 16] = [
@@ -644,6 +645,8 @@ fn metrics_carry_units_duration_buckets_delta_counters_and_batch_job_gauges() {
         products["rows"].as_f64().expect("rows")
     );
     assert!(products["rows"].as_u64() > Some(0));
+    // The verified pipeline's drift gauge (one stream, nothing deleted): a match.
+    assert_eq!(gauge_of(&metrics, "sync_drift_rows", "products"), 0.0);
     assert!(
         (gauge_of(&metrics, "sync.pipeline.last_run_duration", "products")
             - products["duration_seconds"].as_f64().expect("duration"))

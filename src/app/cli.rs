@@ -82,6 +82,15 @@ pub struct Cli {
     #[arg(long = "sling-bin", env = "SLING_BIN")]
     pub sling_bin: Option<String>,
 
+    /// Check each successful pipeline run by counting rows on both sides: report (default), strict (drift fails
+    /// the pipeline) or off.
+    #[arg(long = "verify", env = "SYNC_VERIFY")]
+    pub verify: Option<String>,
+
+    /// Time limit for verifying one pipeline; past it the verification is reported as `error`. Default: 60s.
+    #[arg(long = "verify-timeout", env = "SYNC_VERIFY_TIMEOUT")]
+    pub verify_timeout: Option<String>,
+
     /// Batch output format.
     #[arg(long = "log-format", env = "SYNC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,

@@ -11,6 +11,7 @@ use super::cli::{Cli, LogFormat};
 use crate::sync::event::Mode;
 use crate::sync::pipeline::PipelineSource;
 use crate::sync::retry::RetryPolicy;
+use crate::sync::verify::VerifyMode;
 
 pub const DEFAULT_PIPELINE_DIR: &str = "/etc/sling/pipelines";
 pub const DEFAULT_STATE_PATH: &str = "/var/lib/sling_state";
@@ -62,6 +63,8 @@ pub struct Settings {
     pub attempt_timeout: Duration,
     pub cancel_grace: Duration,
     pub sling_bin: PathBuf,
+    pub verify: VerifyMode,
+    pub verify_timeout: Duration,
     pub log_format: LogFormat,
     pub telemetry_flush_timeout: Duration,
     pub no_color: bool,
@@ -200,6 +203,31 @@ impl Settings {
             cli.telemetry_flush_timeout.as_deref(),
             Duration::from_secs(5),
         )?;
+        let verify = match nonempty(&cli.verify) {
+            None => VerifyMode::Report,
+            Some(v) => v
+                .parse::<VerifyMode>()
+                .map_err(|_| SettingsError::Invalid {
+                    var: "SYNC_VERIFY",
+                    flag: "verify",
+                    value: v.clone(),
+                    expected: "report (default), strict or off".into(),
+                })?,
+        };
+        let verify_timeout = duration(
+            "SYNC_VERIFY_TIMEOUT",
+            "verify-timeout",
+            cli.verify_timeout.as_deref(),
+            Duration::from_secs(60),
+        )?;
+        if verify_timeout.is_zero() {
+            return Err(SettingsError::Invalid {
+                var: "SYNC_VERIFY_TIMEOUT",
+                flag: "verify-timeout",
+                value: cli.verify_timeout.clone().unwrap_or_default(),
+                expected: "a duration above zero (use SYNC_VERIFY=off to skip verification)".into(),
+            });
+        }
         let no_color = cli.no_color || env.get("NO_COLOR").is_some_and(|v| !v.is_empty());
         Ok(Self {
             batch: cli.batch,
@@ -225,6 +253,8 @@ impl Settings {
             sling_bin: nonempty(&cli.sling_bin)
                 .unwrap_or_else(|| "sling".into())
                 .into(),
+            verify,
+            verify_timeout,
             log_format: cli.log_format,
             telemetry_flush_timeout,
             no_color,
@@ -358,6 +388,8 @@ mod tests {
         assert_eq!(s.sling_bin, PathBuf::from("sling"));
         assert_eq!(s.concurrency, 1);
         assert_eq!(s.job_deadline, None);
+        assert_eq!(s.verify, VerifyMode::Report);
+        assert_eq!(s.verify_timeout, Duration::from_secs(60));
         assert_eq!(
             uuid::Uuid::parse_str(&s.sync_job_id).map(|u| u.get_version_num()),
             Ok(4)
@@ -427,6 +459,40 @@ mod tests {
             let e =
                 parse(&["--mission-cluster-id", "m", "--job-deadline", bad]).expect_err("invalid");
             assert!(e.to_string().contains("SYNC_JOB_DEADLINE"), "{e}");
+        }
+    }
+
+    #[test]
+    fn verify_settings_parse_and_errors_name_the_variable() {
+        let s = parse(&[
+            "--mission-cluster-id",
+            "m",
+            "--verify",
+            "strict",
+            "--verify-timeout",
+            "2s",
+        ])
+        .expect("valid");
+        assert_eq!(
+            (s.verify, s.verify_timeout),
+            (VerifyMode::Strict, Duration::from_secs(2))
+        );
+        assert_eq!(
+            parse(&["--mission-cluster-id", "m", "--verify", "OFF"])
+                .expect("valid")
+                .verify,
+            VerifyMode::Off
+        );
+        let e = parse(&["--mission-cluster-id", "m", "--verify", "loose"]).expect_err("invalid");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("SYNC_VERIFY") && msg.contains("`loose`") && msg.contains("strict"),
+            "{msg}"
+        );
+        for bad in ["soon", "0s"] {
+            let e = parse(&["--mission-cluster-id", "m", "--verify-timeout", bad])
+                .expect_err("invalid");
+            assert!(e.to_string().contains("SYNC_VERIFY_TIMEOUT"), "{e}");
         }
     }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::redact::{Redacted, RedactedLine};
+use super::verify::VerifyReport;
 
 /// How a job treats its pipelines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -108,6 +109,10 @@ pub enum CheckKind {
     Mode,
     /// A stream's target object.
     Object,
+    /// Source and target columns compared (`sling conns discover --columns`).
+    Schema,
+    /// Source and target checkpoints compared (`checkpoint_ahead`).
+    Checkpoint,
     /// A name this version does not know, read back from a newer journal.
     Other(String),
 }
@@ -128,6 +133,8 @@ impl CheckKind {
             CheckKind::Streams => "streams",
             CheckKind::Mode => "mode",
             CheckKind::Object => "object",
+            CheckKind::Schema => "schema",
+            CheckKind::Checkpoint => "checkpoint",
             CheckKind::Other(s) => s,
         }
     }
@@ -146,6 +153,8 @@ impl CheckKind {
             CheckKind::Streams,
             CheckKind::Mode,
             CheckKind::Object,
+            CheckKind::Schema,
+            CheckKind::Checkpoint,
         ]
         .into_iter()
         .find(|k| k.as_str() == name)
@@ -248,6 +257,9 @@ pub struct PipelineReport {
     /// noop checks (empty for other modes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Check>,
+    /// Reconciliation after a successful run (`SYNC_VERIFY`); absent for noop, failed and cancelled runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifyReport>,
 }
 
 /// The result of a whole job.

@@ -8,11 +8,14 @@ pub(crate) mod noop;
 pub mod pipeline;
 pub mod pipeline_name;
 pub mod redact;
+pub mod resolve;
 pub mod retry;
+pub mod schema_check;
 pub(crate) mod sling;
 pub mod sling_log;
 pub mod spans;
 pub mod state;
+pub mod verify;
 
 pub use engine::{Engine, EngineConfig, JobSpec};
 pub use event::{

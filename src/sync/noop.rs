@@ -14,8 +14,16 @@ use super::engine::{EngineConfig, JobSpec};
 use super::event::{Check, CheckKind, CheckOutcome, EventSink, SyncEvent};
 use super::pipeline::{self, ConnectionRef, Finding, Pipeline};
 use super::redact::Redactor;
+use super::resolve::is_local_connection;
+use super::schema_check::{
+    compare, discover_patterns, stream_tables, Catalog, Severity, StreamTables,
+};
 use super::sling::{self, AttemptEvent, Termination};
 use super::spans::{self, CheckLevel};
+use super::verify::checkpoint::Checkpoint;
+use super::verify::dialect::{connection_type, Dialect, TableRef};
+use super::verify::output::result_sets;
+use super::verify::{run_queries, CallOutcome};
 
 /// How long `sling --version` may take.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,6 +37,10 @@ const PARALLEL_PROBES: usize = 4;
 pub(crate) struct NoopShared {
     env_checks: Vec<Finding>,
     connections: tokio::sync::Mutex<HashMap<String, Finding>>,
+    /// Columns per connection, from one `conns discover` per connection and schema for the whole job.
+    catalogs: HashMap<String, Result<Catalog, String>>,
+    /// `max(update_key)` per (connection, table, key) for streams whose tables exist on both sides.
+    checkpoints: HashMap<(String, String, String), Option<Checkpoint>>,
 }
 
 /// The noop checker of one engine. Cheap to clone.
@@ -51,15 +63,17 @@ impl Noop {
         Self { cfg, redactor }
     }
 
-    /// Sling's start-up (about 0.3 s) dominates noop, so the version check and one `conns test` per distinct
-    /// connection name run side by side (at most four Sling processes) before the pipelines are looked at.
+    /// Sling's start-up (about 0.3 s) dominates noop, so the version check and one probe per distinct connection
+    /// name run side by side (at most four Sling processes) before the pipelines are looked at: `conns discover` of
+    /// the tables the job uses (schema validation, and proof the connection works), else `conns test`.
     pub(crate) async fn prepare(&self, job: &JobSpec, cancel: &CancellationToken) -> NoopShared {
         let env_file = pipeline::sling_env_file(&self.cfg.env);
         let names: BTreeSet<String> = job
             .pipelines
             .iter()
             .filter_map(|p| p.replication.as_ref().ok())
-            .flat_map(|r| [r.source.clone(), r.target.clone()])
+            .map(|r| r.resolved(&self.cfg.env))
+            .flat_map(|r| [r.source, r.target])
             .flatten()
             .filter(|c| {
                 matches!(
@@ -68,9 +82,47 @@ impl Noop {
                 )
             })
             .collect();
+        // Schema validation: every table any pipeline reads or writes, one discover per connection and schema.
+        let streams: Vec<(String, String, StreamTables)> = job
+            .pipelines
+            .iter()
+            .filter_map(|p| p.replication.as_ref().ok())
+            .map(|r| r.resolved(&self.cfg.env))
+            .flat_map(|r| {
+                let (s, t) = (
+                    r.source.clone().unwrap_or_default(),
+                    r.target.clone().unwrap_or_default(),
+                );
+                stream_tables(&r)
+                    .into_iter()
+                    .filter_map(Result::ok)
+                    .map(move |st| (s.clone(), t.clone(), st))
+            })
+            .filter(|(s, t, _)| names.contains(s) && names.contains(t))
+            .collect();
+        // A SQLite file that does not exist yet would be created by a discover; there is nothing to compare anyway.
+        let missing_file = |conn: &str| {
+            pipeline::env_connection(conn, &self.cfg.env)
+                .and_then(|(_, url)| url.strip_prefix("sqlite://").map(str::to_owned))
+                .is_some_and(|path| !std::path::Path::new(&path).exists())
+        };
+        let mut by_conn: BTreeMap<String, Vec<TableRef>> = BTreeMap::new();
+        for (s, t, st) in &streams {
+            by_conn
+                .entry(s.clone())
+                .or_default()
+                .push(st.source.clone());
+            by_conn
+                .entry(t.clone())
+                .or_default()
+                .push(st.target.clone());
+        }
+        by_conn.retain(|conn, _| !missing_file(conn));
+        // A discover connects as `conns test` does, so it stands in for the test of its connection: one Sling
+        // start per connection either way.
         let limit = Arc::new(tokio::sync::Semaphore::new(PARALLEL_PROBES));
         let mut tests = tokio::task::JoinSet::new();
-        for name in names {
+        for name in names.iter().filter(|n| !by_conn.contains_key(*n)).cloned() {
             let (noop, cancel, limit) = (self.clone(), cancel.clone(), limit.clone());
             tests.spawn(async move {
                 let _permit = limit.acquire_owned().await;
@@ -78,15 +130,284 @@ impl Noop {
                 (name, check)
             });
         }
+        let mut discovers = tokio::task::JoinSet::new();
+        for (conn, tables) in by_conn {
+            for pattern in discover_patterns(&tables) {
+                let (noop, cancel, limit, conn) =
+                    (self.clone(), cancel.clone(), limit.clone(), conn.clone());
+                discovers.spawn(async move {
+                    let _permit = limit.acquire_owned().await;
+                    let found = noop.discover(&conn, &pattern, &cancel).await;
+                    (conn, found)
+                });
+            }
+        }
         let env_checks = vec![self.sling_runs(cancel).await, self.state_writable()];
         let mut connections = HashMap::new();
         while let Some(Ok((name, check))) = tests.join_next().await {
             connections.insert(name, check);
         }
+        let mut catalogs: HashMap<String, Result<Catalog, String>> = HashMap::new();
+        while let Some(Ok((conn, found))) = discovers.join_next().await {
+            let merged = match (catalogs.remove(&conn), found) {
+                (Some(Err(e)), _) | (_, Err(e)) => Err(e),
+                (Some(Ok(mut a)), Ok(b)) => {
+                    a.extend(b);
+                    Ok(a)
+                }
+                (None, found) => found,
+            };
+            catalogs.insert(conn, merged);
+        }
+        for (conn, found) in &catalogs {
+            let (outcome, detail) = match found {
+                Ok(_) => (
+                    CheckOutcome::Ok,
+                    format!("`{conn}`: reachable (sling conns discover succeeded)"),
+                ),
+                Err(e) => (CheckOutcome::Failed, e.clone()),
+            };
+            connections.insert(
+                conn.clone(),
+                finding(CheckKind::SourceConnection, outcome, detail),
+            );
+        }
+        let checkpoints = self.checkpoints(&streams, &catalogs, cancel).await;
         NoopShared {
             env_checks,
             connections: tokio::sync::Mutex::new(connections),
+            catalogs,
+            checkpoints,
         }
+    }
+
+    /// `sling conns discover CONN --pattern P --columns`; `no result.` is an empty catalog.
+    async fn discover(
+        &self,
+        conn: &str,
+        pattern: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Catalog, String> {
+        let cmd = self
+            .cfg
+            .sling(
+                vec![
+                    "conns".into(),
+                    "discover".into(),
+                    conn.into(),
+                    "--pattern".into(),
+                    pattern.into(),
+                    "--columns".into(),
+                ],
+                self.cfg.attempt_timeout.min(PROBE_TIMEOUT),
+            )
+            .for_results();
+        let mut lines = Vec::new();
+        let run = sling::run_attempt(&cmd, &self.redactor, cancel, |ev| {
+            if let AttemptEvent::Result(l) = ev {
+                lines.push(l);
+            }
+        })
+        .await;
+        if run.termination != Termination::Exited(0) {
+            return Err(format!(
+                "`{conn}`: sling conns discover failed: {}",
+                run.reason().unwrap_or_default()
+            ));
+        }
+        Catalog::from_discover(&lines.join("\n"))
+    }
+
+    /// State validation: `max(update_key)` on both sides of each incremental stream whose tables exist, one
+    /// `conns exec` per connection for the whole job.
+    async fn checkpoints(
+        &self,
+        streams: &[(String, String, StreamTables)],
+        catalogs: &HashMap<String, Result<Catalog, String>>,
+        cancel: &CancellationToken,
+    ) -> HashMap<(String, String, String), Option<Checkpoint>> {
+        let env_file = pipeline::sling_env_file(&self.cfg.env);
+        let mut wanted: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+        for (s, t, st) in streams {
+            let Some(key) = &st.update_key else { continue };
+            let exists = |conn: &str, table: &TableRef| {
+                catalogs
+                    .get(conn)
+                    .and_then(|c| c.as_ref().ok())
+                    .is_some_and(|c| {
+                        c.columns(table).is_some_and(|cols| {
+                            cols.iter().any(|col| col.name.eq_ignore_ascii_case(key))
+                        })
+                    })
+            };
+            if exists(s, &st.source) && exists(t, &st.target) {
+                wanted
+                    .entry(s.clone())
+                    .or_default()
+                    .insert((st.source.pattern(), key.clone()));
+                wanted
+                    .entry(t.clone())
+                    .or_default()
+                    .insert((st.target.pattern(), key.clone()));
+            }
+        }
+        let mut out = HashMap::new();
+        for (conn, tables) in wanted {
+            let Some(d) = connection_type(&conn, &self.cfg.env, env_file.as_deref())
+                .as_deref()
+                .and_then(Dialect::from_type)
+            else {
+                continue;
+            };
+            let tables: Vec<(String, String)> = tables.into_iter().collect();
+            let queries: Vec<String> = tables
+                .iter()
+                .filter_map(|(t, k)| {
+                    let t = TableRef::parse(t)?;
+                    Some(format!(
+                        "select max({}) as mx from {}",
+                        d.quote(k),
+                        d.table(&t)
+                    ))
+                })
+                .collect();
+            let exec = |c: String, q: Vec<String>| self.exec(c, q, cancel);
+            let results = run_queries(&exec, &conn, &queries).await;
+            for ((table, key), r) in tables.into_iter().zip(results) {
+                if let Ok(set) = r {
+                    let max = set.first("mx").and_then(Checkpoint::from_json);
+                    out.insert((conn.clone(), table, key), max);
+                }
+            }
+        }
+        out
+    }
+
+    async fn exec(
+        &self,
+        conn: String,
+        queries: Vec<String>,
+        cancel: &CancellationToken,
+    ) -> Result<CallOutcome, String> {
+        let n = queries.len();
+        let mut args: Vec<std::ffi::OsString> = vec!["conns".into(), "exec".into(), conn.into()];
+        args.extend(queries.into_iter().map(Into::into));
+        let cmd = self
+            .cfg
+            .sling(args, self.cfg.attempt_timeout.min(PROBE_TIMEOUT))
+            .for_results();
+        let mut lines = Vec::new();
+        let run = sling::run_attempt(&cmd, &self.redactor, cancel, |ev| {
+            if let AttemptEvent::Result(l) = ev {
+                lines.push(l);
+            }
+        })
+        .await;
+        let results = result_sets(&lines.join("\n"));
+        match run.termination {
+            Termination::Exited(0) if results.len() >= n => Ok(CallOutcome {
+                results,
+                failed: None,
+            }),
+            Termination::Exited(_) => {
+                let at = results.len().min(n.saturating_sub(1));
+                Ok(CallOutcome {
+                    results,
+                    failed: Some((at, run.reason().unwrap_or_default())),
+                })
+            }
+            _ => Err(run.reason().unwrap_or_default()),
+        }
+    }
+
+    /// Schema and state findings of one pipeline, from what `prepare` discovered.
+    fn schema_checks(&self, p: &Pipeline, noop: &NoopShared) -> Vec<Finding> {
+        let Ok(rep) = &p.replication else {
+            return Vec::new();
+        };
+        let r = rep.resolved(&self.cfg.env);
+        let (s_conn, t_conn) = (
+            r.source.clone().unwrap_or_default(),
+            r.target.clone().unwrap_or_default(),
+        );
+        let (Some(s_cat), Some(t_cat)) = (noop.catalogs.get(&s_conn), noop.catalogs.get(&t_conn))
+        else {
+            return Vec::new();
+        };
+        let (s_cat, t_cat) = match (s_cat, t_cat) {
+            (Ok(s), Ok(t)) => (s, t),
+            (Err(e), _) | (_, Err(e)) => {
+                return vec![finding(
+                    CheckKind::Schema,
+                    CheckOutcome::Warning,
+                    format!("not compared: {e}"),
+                )]
+            }
+        };
+        let sqlite = [&s_conn, &t_conn].iter().any(|c| {
+            connection_type(
+                c,
+                &self.cfg.env,
+                pipeline::sling_env_file(&self.cfg.env).as_deref(),
+            )
+            .is_some_and(|t| t == "sqlite")
+        });
+        let mut out = Vec::new();
+        for st in stream_tables(&r) {
+            let st = match st {
+                Ok(st) => st,
+                Err((stream, why)) => {
+                    out.push(finding(
+                        CheckKind::Schema,
+                        CheckOutcome::Ok,
+                        format!("stream `{stream}`: not compared: {why}"),
+                    ));
+                    continue;
+                }
+            };
+            for f in compare(
+                &st.source,
+                s_cat.columns(&st.source),
+                &st.target,
+                t_cat.columns(&st.target),
+                st.update_key.as_deref(),
+                &st.primary_key,
+                sqlite,
+            ) {
+                let outcome = match f.severity() {
+                    Severity::Ok => CheckOutcome::Ok,
+                    Severity::Warning => CheckOutcome::Warning,
+                    Severity::Failure => CheckOutcome::Failed,
+                };
+                out.push(finding(
+                    CheckKind::Schema,
+                    outcome,
+                    format!("stream `{}`: {f}", st.stream),
+                ));
+            }
+            let Some(key) = &st.update_key else { continue };
+            let get = |conn: &str, t: &TableRef| {
+                noop.checkpoints
+                    .get(&(conn.to_owned(), t.pattern(), key.clone()))
+                    .cloned()
+                    .flatten()
+            };
+            if let (Some(src), Some(tgt)) = (get(&s_conn, &st.source), get(&t_conn, &st.target)) {
+                if tgt.compare(&src) == Some(std::cmp::Ordering::Greater) {
+                    out.push(finding(
+                        CheckKind::Checkpoint,
+                        CheckOutcome::Warning,
+                        format!(
+                            "stream `{}`: checkpoint_ahead: target max({key}) {} is past the source's {}; new source rows below it will not be copied",
+                            st.stream,
+                            tgt.display(),
+                            src.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// `SLING_BIN --version`, through the same spawn path and environment as every run.
@@ -164,12 +485,16 @@ impl Noop {
         let statically_ok = found.iter().all(Finding::passed);
         if sling_ok && statically_ok {
             if let Ok(rep) = &p.replication {
+                let resolved = rep.resolved(&self.cfg.env);
                 let roles = [
-                    (CheckKind::SourceConnection, &rep.source),
-                    (CheckKind::TargetConnection, &rep.target),
+                    (CheckKind::SourceConnection, &resolved.source),
+                    (CheckKind::TargetConnection, &resolved.target),
                 ];
                 for (kind, conn) in roles {
-                    let Some(conn) = conn.as_deref().filter(|c| !pipeline::is_inline_url(c)) else {
+                    let Some(conn) = conn
+                        .as_deref()
+                        .filter(|c| !pipeline::is_inline_url(c) && !is_local_connection(c))
+                    else {
                         continue;
                     };
                     let mut cache = noop.connections.lock().await;
@@ -183,7 +508,13 @@ impl Noop {
                     };
                     found.push(Finding { kind, ..check });
                 }
-                let wildcard = rep.streams.iter().any(|s| s.name.contains(['*', '?']));
+                if found.iter().all(Finding::passed) {
+                    found.extend(self.schema_checks(p, noop));
+                }
+                let wildcard = rep
+                    .streams
+                    .iter()
+                    .any(|s| !s.disabled && s.name.contains(['*', '?']));
                 if wildcard && found.iter().all(Finding::passed) {
                     found.push(self.dry_run(p, cancel).await);
                 }
@@ -288,7 +619,9 @@ pub fn static_checks(p: &Pipeline, env: &BTreeMap<String, String>) -> Vec<Findin
             )]
         }
     };
+    let resolved = rep.resolved(env);
     let mut checks = rep.findings.clone();
+    checks.extend(pipeline::resolved_findings(&resolved));
     if checks.iter().all(Finding::passed) {
         checks.push(finding(
             CheckKind::Replication,
@@ -302,13 +635,21 @@ pub fn static_checks(p: &Pipeline, env: &BTreeMap<String, String>) -> Vec<Findin
     }
     let env_file = pipeline::sling_env_file(env);
     let roles = [
-        ("source", CheckKind::Source, &rep.source),
-        ("target", CheckKind::Target, &rep.target),
+        ("source", CheckKind::Source, &resolved.source),
+        ("target", CheckKind::Target, &resolved.target),
     ];
     for (role, kind, conn) in roles {
         let Some(conn) = conn.as_deref().filter(|c| !c.is_empty()) else {
             continue;
         };
+        if is_local_connection(conn) {
+            checks.push(finding(
+                kind,
+                CheckOutcome::Ok,
+                format!("`{conn}`: Sling's built-in local file system connection"),
+            ));
+            continue;
+        }
         let (outcome, detail) = match pipeline::resolve_connection(conn, env, env_file.as_deref()) {
             ConnectionRef::InlineUrl => (
                 CheckOutcome::Warning,

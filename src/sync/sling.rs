@@ -34,6 +34,8 @@ const COALESCE_BELOW_BYTES: usize = READ_BYTES / 4;
 /// stdout) the readers soon stop reading and Sling waits too, instead of lines piling up here.
 const BATCHES_IN_FLIGHT: usize = 4;
 const COALESCE_PAUSE: Duration = Duration::from_millis(2);
+/// Longest result line of `conns exec|discover` kept.
+const RESULT_LINE_BYTES: usize = 8 * 1024 * 1024;
 /// How many error lines are kept for the failure reason.
 const ERROR_TAIL: usize = 40;
 
@@ -85,6 +87,9 @@ pub struct SlingCommand {
     pub timeout: Duration,
     /// Time between SIGINT and SIGKILL when stopping the child.
     pub grace: Duration,
+    /// Longest line kept. Query results (`conns exec|discover` with `SLING_OUTPUT=json`) come as one line each and
+    /// need more room than log lines.
+    pub max_line_bytes: usize,
     /// The pipeline's run lock, passed to the child (see `child_setup`); the caller holds the lock across the attempt.
     pub inherited_lock: Option<RawFd>,
 }
@@ -105,8 +110,17 @@ impl SlingCommand {
             env_remove: env.remove.clone(),
             timeout,
             grace,
+            max_line_bytes: MAX_LINE_BYTES,
             inherited_lock: None,
         }
+    }
+
+    /// `conns exec|discover` with `SLING_OUTPUT=json`: each result is one JSON line on stdout, reported as
+    /// `AttemptEvent::Result`. Up to `RESULT_LINE_BYTES` per line (a discover of a large schema is one line).
+    pub fn for_results(mut self) -> Self {
+        self.env_set.push(("SLING_OUTPUT".into(), "json".into()));
+        self.max_line_bytes = RESULT_LINE_BYTES;
+        self
     }
 
     /// The same command, with the child holding `lock` too for as long as it (or anything it starts) lives.
@@ -174,6 +188,8 @@ pub enum AttemptEvent {
         rows: u64,
         rows_per_sec: Option<u64>,
     },
+    /// A query result line on stdout (`{"fields":…,"rows":…}`), raw; see `SlingCommand::for_results`.
+    Result(String),
 }
 
 /// The result of one attempt.
@@ -182,6 +198,8 @@ pub struct AttemptRun {
     pub termination: Termination,
     pub rows: u64,
     pub streams: BTreeMap<String, u64>,
+    /// The target object Sling named per stream (`inserted N rows into "main"."orders"`).
+    pub objects: BTreeMap<String, String>,
     pub failed_streams: u64,
     pub no_streams_matched: bool,
     /// An error line matched a configuration fault that no retry can fix.
@@ -197,6 +215,7 @@ impl AttemptRun {
             termination,
             rows: 0,
             streams: BTreeMap::new(),
+            objects: BTreeMap::new(),
             failed_streams: 0,
             no_streams_matched: false,
             permanent_error: false,
@@ -290,11 +309,16 @@ enum Piped {
     Progress(Progress),
 }
 
-/// Reads `reader` line by line, each line capped at `MAX_LINE_BYTES`, and forwards raw text to `tx` — every
+/// Reads `reader` line by line, each line capped at `max_line_bytes`, and forwards raw text to `tx` — every
 /// complete line of one read as one batch, so a burst of output costs one wake-up of the engine, not one per line.
 /// On stderr, progress ticks are taken out of the unfinished line as they arrive (Sling ends that line only when
 /// the stream ends).
-async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<Piped>) {
+async fn pump<R: AsyncRead + Unpin>(
+    reader: R,
+    pipe: Pipe,
+    max_line_bytes: usize,
+    tx: mpsc::Sender<Piped>,
+) {
     let mut reader = BufReader::with_capacity(READ_BYTES, reader);
     // The line being read, carried over between reads until its newline comes.
     let mut line: Vec<u8> = Vec::with_capacity(256);
@@ -313,7 +337,7 @@ async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<Pipe
             };
             rest = &rest[chunk.len() + usize::from(found_newline)..];
             if !found_newline {
-                let room = MAX_LINE_BYTES.saturating_sub(line.len());
+                let room = max_line_bytes.saturating_sub(line.len());
                 overflow |= chunk.len() > room;
                 line.extend_from_slice(&chunk[..chunk.len().min(room)]);
                 break;
@@ -322,7 +346,7 @@ async fn pump<R: AsyncRead + Unpin>(reader: R, pipe: Pipe, tx: mpsc::Sender<Pipe
                 batch.reserve(buf.len() + line.len());
             }
             // The start carried over from earlier reads, then this read's part, capped together.
-            let room = MAX_LINE_BYTES.saturating_sub(line.len());
+            let room = max_line_bytes.saturating_sub(line.len());
             batch.extend_from_slice(&line);
             batch.extend_from_slice(&chunk[..chunk.len().min(room)]);
             if overflow || chunk.len() > room {
@@ -472,7 +496,10 @@ impl Tally {
                 None
             }
             Signal::Rows { rows, object } => {
-                let stream = self.current_stream.clone().unwrap_or(object);
+                let stream = self
+                    .current_stream
+                    .clone()
+                    .unwrap_or_else(|| object.clone());
                 let Some(total) = self
                     .run
                     .rows
@@ -490,6 +517,7 @@ impl Tally {
                 };
                 // The stream's count is part of the total, so it cannot overflow either.
                 *self.run.streams.entry(stream.clone()).or_default() += rows;
+                self.run.objects.insert(stream.clone(), object);
                 self.run.rows = total;
                 Some(AttemptEvent::Rows {
                     stream,
@@ -566,10 +594,10 @@ pub async fn run_attempt(
     }
     let (tx, mut rx) = mpsc::channel::<Piped>(BATCHES_IN_FLIGHT);
     if let Some(out) = child.stdout.take() {
-        tokio::spawn(pump(out, Pipe::Stdout, tx.clone()));
+        tokio::spawn(pump(out, Pipe::Stdout, cmd.max_line_bytes, tx.clone()));
     }
     if let Some(err) = child.stderr.take() {
-        tokio::spawn(pump(err, Pipe::Stderr, tx.clone()));
+        tokio::spawn(pump(err, Pipe::Stderr, MAX_LINE_BYTES, tx.clone()));
     }
     drop(tx);
 
@@ -579,6 +607,10 @@ pub async fn run_attempt(
     };
     let handle =
         |raw: &str, pipe: Pipe, tally: &mut Tally, on_event: &mut dyn FnMut(AttemptEvent)| {
+            if pipe == Pipe::Stdout && raw.starts_with("{\"fields\"") {
+                on_event(AttemptEvent::Result(redactor.redact(raw)));
+                return;
+            }
             if let Some(line) = sling_log::parse_line(raw, pipe) {
                 let line = redactor.redact_line(line);
                 let rows = tally.observe(&line);
@@ -676,7 +708,12 @@ mod tests {
 
     async fn lines_of(data: Vec<u8>, step: usize) -> Vec<String> {
         let (tx, mut rx) = mpsc::channel(BATCHES_IN_FLIGHT);
-        tokio::spawn(pump(Chunked { data, at: 0, step }, Pipe::Stdout, tx));
+        tokio::spawn(pump(
+            Chunked { data, at: 0, step },
+            Pipe::Stdout,
+            MAX_LINE_BYTES,
+            tx,
+        ));
         let mut out = Vec::new();
         while let Some(piped) = rx.recv().await {
             let Piped::Lines(b) = piped else {

@@ -12,6 +12,7 @@ use tracing::{field::Empty, Span};
 use super::event::{Mode, Status};
 use super::redact::{Redacted, RedactedLine};
 use super::sling_log::Level;
+use super::verify::{StreamVerify, VerifyReport, VerifyStatus};
 
 /// Engine diagnostics and lifecycle events: stdout in batch, the log pane in the console, OTel log records.
 pub const SYNC: &str = "sync";
@@ -25,6 +26,7 @@ pub const EXPORTED: [&str; 2] = [SYNC, SLING];
 pub const JOB_SPAN: &str = "sync.job";
 pub const PIPELINE_SPAN: &str = "sync.pipeline";
 pub const ATTEMPT_SPAN: &str = "sling.attempt";
+pub const VERIFY_SPAN: &str = "sync.verify";
 
 /// `true` for a target telemetry exports as spans, span events and log records.
 pub fn is_exported(target: &str) -> bool {
@@ -238,6 +240,60 @@ pub fn sling_line(pipeline: &str, job_id: &str, attempt: u32, line: &RedactedLin
         Level::Info => line!(tracing::Level::INFO),
         Level::Warn => line!(tracing::Level::WARN),
         Level::Error => line!(tracing::Level::ERROR),
+    }
+}
+
+/// The verification of one pipeline run, inside its pipeline span.
+pub fn verify_span(pipeline: &str, sync_job_id: &str) -> Span {
+    tracing::info_span!(
+        target: SYNC,
+        "sync.verify",
+        pipeline = %pipeline,
+        sync_job_id = %sync_job_id,
+        verify_status = Empty,
+        drift_rows = Empty,
+    )
+}
+
+/// `verify_status` (string) and `drift_rows` (int, the sum of |drift| over streams) on the verify span.
+pub fn record_verify(span: &Span, report: &VerifyReport) {
+    span.record("verify_status", report.status.as_str());
+    span.record("drift_rows", int(report.drift_rows()));
+}
+
+/// One event per stream on the verify span. Counts are -1 when unknown (skipped, error), keeping the types stable.
+pub fn verify_stream(stream: &str, v: &StreamVerify) {
+    let warnings = v
+        .warnings
+        .iter()
+        .map(|w| w.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let count = |n: Option<u64>| n.map(int).unwrap_or(-1);
+    tracing::info!(
+        target: SYNC,
+        stream = %stream,
+        source_rows = count(v.source_rows),
+        target_rows = count(v.target_rows),
+        drift_rows = v.drift_rows.unwrap_or(0),
+        status = v.status.as_str(),
+        warnings = %warnings,
+        note = v.note.as_deref().unwrap_or(""),
+        "verify stream"
+    );
+}
+
+/// The per-pipeline verification line of batch output (`verify: drift orders +3 (deletes_not_propagated)`).
+pub fn verify_finished(pipeline: &str, report: &VerifyReport, summary: &Redacted) {
+    let summary = summary.as_str();
+    let (status, drift_rows) = (report.status.as_str(), int(report.drift_rows()));
+    match report.status {
+        VerifyStatus::Drift | VerifyStatus::Error => {
+            tracing::warn!(target: SYNC, pipeline = %pipeline, verify_status = status, drift_rows, "{summary}")
+        }
+        _ => {
+            tracing::info!(target: SYNC, pipeline = %pipeline, verify_status = status, drift_rows, "{summary}")
+        }
     }
 }
 

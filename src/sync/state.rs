@@ -17,6 +17,7 @@ use thiserror::Error;
 
 use super::event::{Mode, PipelineReport, Status};
 use super::pipeline_name::{self, NameError};
+use super::verify::VerifyReport;
 
 const JOURNAL: &str = "history.jsonl";
 /// The namespace of per-pipeline directories.
@@ -275,6 +276,29 @@ impl StateStore {
             .map_err(io(&path, "cannot append"))
     }
 
+    /// The most recent verification of `pipeline` in the journal (for `incremental_recopy`), newest line first,
+    /// then the rotated journal. Read as bytes: a torn line or a bad byte hides only itself.
+    pub fn last_verification(&self, pipeline: &str) -> Option<VerifyReport> {
+        let needle = format!("\"pipeline\":{}", serde_json::to_string(pipeline).ok()?);
+        [
+            self.root.join(JOURNAL),
+            self.root.join(format!("{JOURNAL}.1")),
+        ]
+        .iter()
+        .find_map(|path| {
+            let bytes = fs::read(path).ok()?;
+            bytes
+                .split(|b| *b == b'\n')
+                .rev()
+                .filter(|l| {
+                    let l = String::from_utf8_lossy(l);
+                    l.contains(&needle) && l.contains("\"verify\"")
+                })
+                .filter_map(|l| serde_json::from_slice::<PipelineReport>(l).ok())
+                .find_map(|r| r.verify.filter(|v| !v.streams.is_empty()))
+        })
+    }
+
     /// The newest journal record of each pipeline, read at console start (`history` with the count dropped).
     pub fn last_runs(&self) -> Vec<PipelineReport> {
         self.history().latest
@@ -452,6 +476,7 @@ mod tests {
             duration_seconds: 0.5,
             error: None,
             checks: vec![],
+            verify: None,
         }
     }
 

@@ -3,11 +3,14 @@
 #![allow(dead_code)]
 
 pub mod otlp;
+pub mod sling_exec;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+
+use sling_sync_wrapper::sync::verify::VerifyMode;
 
 pub const WRAPPER: &str = env!("CARGO_BIN_EXE_sling-sync-wrapper");
 
@@ -380,6 +383,8 @@ pub fn engine(
             concurrency: 1,
             job_deadline: None,
             child_env,
+            verify: VerifyMode::Report,
+            verify_timeout: std::time::Duration::from_secs(60),
             env,
         },
         Redactor::default(),

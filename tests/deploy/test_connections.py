@@ -232,7 +232,7 @@ def test_real_sling_reads_env_yaml_from_a_read_only_secret_mount(open_tmp):
     noop = run_as_nobody([str(wrapper), "--batch", "--mode", "noop"], env, cwd=work)
     assert noop.returncode == 0, noop.stdout + noop.stderr
     assert f"`MISSION_LITE` from {vol}/env.yaml" in noop.stdout, noop.stdout
-    assert "`COMMAND_LITE`: sling conns test succeeded" in noop.stdout, noop.stdout
+    assert "`COMMAND_LITE`: reachable (sling conns discover succeeded)" in noop.stdout, noop.stdout
 
     run = run_as_nobody([str(wrapper), "--batch"], env, cwd=work)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -37,6 +37,7 @@ GAUGES = {
     "sync.pipeline.last_run_duration": "sync_pipeline_last_run_duration_seconds",
     "sync.pipeline.last_run_rows": "sync_pipeline_last_run_rows",
     "sync.pipeline.last_run_status": "sync_pipeline_last_run_status",
+    "sync_drift_rows": "sync_drift_rows",
 }
 METRIC_LABELS = {"mission_cluster_id", "pipeline", "status", "sync_mode"}
 
@@ -162,3 +163,11 @@ def test_attributes_are_checked_per_span(code):
     assert problems == ["span attribute 'exit_code' is queried on span 'sync.job', which does not declare it in src/"]
     good = ["SELECT \"span_attributes.exit_code\" FROM opentelemetry_traces WHERE span_name = 'sling.attempt'"]
     assert contract_problems(good, code) == []
+
+
+def test_code_emits_the_verify_contract(code):
+    """Issue 11: the verification span, its attributes and the drift gauge (dashboards to follow)."""
+    assert "sync.verify" in code.span_names
+    assert {"verify_status", "drift_rows"} <= code.span_fields["sync.verify"] | code.fields
+    metrics_rs = (SRC / "sync" / "metrics.rs").read_text(encoding="utf-8")
+    assert "gauge.sync_drift_rows" in metrics_rs

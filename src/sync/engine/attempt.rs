@@ -1,6 +1,8 @@
 //! One attempt: one Sling child (through `sling::run_attempt`, the one spawn path) inside a `sling.attempt` span,
 //! its lines forwarded as events and tracing events, its end turned into an `AttemptOutcome`.
 
+use std::collections::BTreeMap;
+
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -26,7 +28,7 @@ impl Engine {
         ctx: &AttemptCtx<'_>,
         cmd: &SlingCommand,
         attempt: u32,
-    ) -> AttemptOutcome {
+    ) -> (AttemptOutcome, BTreeMap<String, String>) {
         let span = spans::attempt_span(&ctx.pipeline.name, &ctx.job.sync_job_id, attempt);
         let run = self
             .spawn_and_stream(ctx, cmd, attempt)
@@ -53,7 +55,7 @@ impl Engine {
             reason.as_deref().unwrap_or_default(),
         );
         spans::record_attempt_end(&span, run.exit_code(), run.lines);
-        AttemptOutcome {
+        let outcome = AttemptOutcome {
             attempt,
             exit_code: run.exit_code(),
             status,
@@ -62,7 +64,8 @@ impl Engine {
             reason,
             retryable,
             duration: run.duration,
-        }
+        };
+        (outcome, run.objects)
     }
 
     async fn spawn_and_stream(
@@ -134,6 +137,7 @@ impl Engine {
                     total,
                 });
             }
+            AttemptEvent::Result(_) => {}
         })
         .await;
         if let Termination::SpawnFailed(e) = &run.termination {

@@ -7,6 +7,7 @@
 mod attempt;
 mod pipeline_run;
 mod schedule;
+mod verify_run;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
@@ -34,6 +35,7 @@ use super::retry::RetryPolicy;
 use super::sling::{ChildEnv, SlingCommand};
 use super::spans;
 use super::state::StateStore;
+use super::verify::VerifyMode;
 
 /// Everything the engine needs, already validated.
 #[derive(Debug, Clone)]
@@ -49,6 +51,10 @@ pub struct EngineConfig {
     /// After this much of a job, no pipeline starts; the ones not started are reported skipped.
     pub job_deadline: Option<Duration>,
     pub child_env: ChildEnv,
+    /// `SYNC_VERIFY`: reconcile each successful pipeline run.
+    pub verify: VerifyMode,
+    /// `SYNC_VERIFY_TIMEOUT`: bound of one pipeline's verification.
+    pub verify_timeout: Duration,
     /// The process environment, for resolving connection names in noop.
     pub env: BTreeMap<String, String>,
 }
@@ -384,6 +390,7 @@ impl Engine {
             duration_seconds: 0.0,
             error: Some(self.redactor.redacted(why)),
             checks: Vec::new(),
+            verify: None,
         };
         match self.cfg.state.lock(&p.name, &job.sync_job_id) {
             Ok(_lock) => self.record(&mut r),

@@ -16,6 +16,7 @@ use crate::sync::pipeline::Pipeline;
 use crate::sync::redact::Redacted;
 use crate::sync::spans;
 use crate::sync::state::{RunLock, StateError};
+use crate::sync::verify::{VerifyMode, VerifyStatus};
 
 impl Engine {
     /// Runs one pipeline inside its `sync.pipeline` span and records it; the caller reports `PipelineFinished`.
@@ -111,6 +112,7 @@ impl Engine {
             duration_seconds: 0.0,
             error: None,
             checks: Vec::new(),
+            verify: None,
         };
         let finish = |mut r: PipelineReport| {
             r.finished_at = chrono::Utc::now();
@@ -158,7 +160,7 @@ impl Engine {
                 }
             }
             Mode::Incremental | Mode::Backfill => {
-                if let Some(problem) = p.blocking_problem() {
+                if let Some(problem) = p.blocking_problem(&self.cfg.env) {
                     report.error = Some(self.redactor.redacted(&problem));
                 } else {
                     if job.mode == Mode::Backfill {
@@ -177,7 +179,12 @@ impl Engine {
                         sink,
                         cancel,
                     };
-                    self.run_attempts(&ctx, &lock, &mut report).await;
+                    let objects = self.run_attempts(&ctx, &lock, &mut report).await;
+                    // Still under the run lock and inside the pipeline span; before the history line is written.
+                    if report.status == Status::Success {
+                        self.verify_and_judge(p, &mut report, &objects, cancel)
+                            .await;
+                    }
                 }
             }
         }
@@ -187,12 +194,33 @@ impl Engine {
         r
     }
 
+    /// Verifies a successful run into the report; under `strict`, drift fails the pipeline.
+    async fn verify_and_judge(
+        &self,
+        p: &Pipeline,
+        report: &mut PipelineReport,
+        objects: &BTreeMap<String, String>,
+        cancel: &CancellationToken,
+    ) {
+        let v = self.verify_run(p, report, objects, cancel).await;
+        if self.cfg.verify == VerifyMode::Strict && v.status == VerifyStatus::Drift {
+            report.status = Status::Failed;
+            report.error = Some(
+                self.redactor
+                    .redacted(&format!("SYNC_VERIFY=strict: {}", v.summary_line())),
+            );
+        }
+        report.verify = Some(v);
+    }
+
+    /// The attempts; returns the target object Sling named per stream in the last attempt.
     async fn run_attempts(
         &self,
         ctx: &AttemptCtx<'_>,
         lock: &RunLock,
         report: &mut PipelineReport,
-    ) {
+    ) -> BTreeMap<String, String> {
+        let mut objects = BTreeMap::new();
         let p = ctx.pipeline;
         let mut args: Vec<OsString> =
             vec!["run".into(), "-r".into(), p.path.clone().into_os_string()];
@@ -203,7 +231,8 @@ impl Engine {
         let cmd = self.cfg.sling(args, self.cfg.attempt_timeout).holding(lock);
         for attempt in 1..=ctx.max_attempts {
             report.attempts = attempt;
-            let outcome = self.one_attempt(ctx, &cmd, attempt).await;
+            let (outcome, named) = self.one_attempt(ctx, &cmd, attempt).await;
+            objects.extend(named);
             // Each attempt's count is at most `sling_log::MAX_ROWS`; saturate rather than wrap over many attempts.
             report.rows = report.rows.saturating_add(outcome.rows);
             for (s, n) in &outcome.streams {
@@ -241,5 +270,6 @@ impl Engine {
                 }
             }
         }
+        objects
     }
 }

@@ -14,7 +14,9 @@ pub use connections::{
     env_connection, is_inline_url, resolve_connection, sling_env_file, ConnectionRef,
 };
 pub use discover::{discover, select, DiscoveryError, PipelineSource};
-pub use replication::{parse_replication, Finding, ParseError, Replication, StreamSpec};
+pub use replication::{
+    parse_replication, resolved_findings, Finding, ParseError, Replication, StreamSpec,
+};
 
 /// Why a pipeline's replication file cannot be used; the pipeline fails on its own while the others run.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -92,13 +94,18 @@ impl Pipeline {
     }
 
     /// A problem found without running Sling that makes a run pointless (reported, not retried). Raw text.
-    pub fn blocking_problem(&self) -> Option<String> {
+    pub fn blocking_problem(
+        &self,
+        env: &std::collections::BTreeMap<String, String>,
+    ) -> Option<String> {
         match &self.replication {
             Err(e) => Some(e.to_string()),
             Ok(r) => {
+                let resolved = resolved_findings(&r.resolved(env));
                 let errors: Vec<&str> = r
                     .findings
                     .iter()
+                    .chain(&resolved)
                     .filter(|c| !c.passed())
                     .map(|c| c.detail.as_str())
                     .collect();
@@ -226,13 +233,15 @@ mod tests {
     #[test]
     fn shape_errors_are_all_reported() {
         let r = parse_replication("defaults:\n  mode: bogus\nstreams:\n  a.b:\n").expect("parses");
+        let resolved = resolved_findings(&r.resolved(&Default::default()));
         let names: Vec<&str> = r
             .findings
             .iter()
+            .chain(&resolved)
             .filter(|c| !c.passed())
             .map(|c| c.kind.as_str())
             .collect();
-        assert_eq!(names, ["source", "target", "mode", "object"]);
+        assert_eq!(names, ["source", "target", "object", "mode"]);
         let r = parse_replication("source: A\ntarget: B\nstreams: {}\n").expect("parses");
         assert!(r
             .findings
@@ -246,10 +255,32 @@ mod tests {
             "source: A\ntarget: B\nstreams:\n  a.b:\n    object: x.y\n    mode: incremental\n",
         )
         .expect("parses");
-        assert!(r
-            .findings
+        assert!(resolved_findings(&r.resolved(&Default::default()))
             .iter()
             .any(|c| !c.passed() && c.detail.contains("update_key")));
+    }
+
+    #[test]
+    fn placeholders_blank_modes_and_disabled_streams_are_checked_as_sling_runs_them() {
+        let r = parse_replication(
+            "source: '{s}'\ntarget: B\nenv:\n  s: LOCAL\n  m: ''\n  bad: bogus\ndefaults:\n  mode: '{m}'\n  object: x.{stream_table}\nstreams:\n  a.keyed:\n    primary_key: [id]\n  a.plain:\n  a.off:\n    disabled: true\n    mode: '{bad}'\n    object: null\n  a.bad:\n    mode: '{bad}'\n",
+        )
+        .expect("parses");
+        assert!(r.findings.iter().all(Finding::passed), "{:?}", r.findings);
+        let found = resolved_findings(&r.resolved(&Default::default()));
+        let failed: Vec<&str> = found
+            .iter()
+            .filter(|c| !c.passed())
+            .map(|c| c.detail.as_str())
+            .collect();
+        assert_eq!(
+            failed,
+            ["stream `a.bad`: mode `bogus` is not one of full-refresh, incremental, truncate, snapshot, backfill"]
+        );
+        assert!(
+            found[0].detail.contains("source: `{s}` → `LOCAL`"),
+            "{found:?}"
+        );
     }
 
     #[test]

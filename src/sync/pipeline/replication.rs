@@ -5,6 +5,7 @@ use serde_yaml::Value;
 use thiserror::Error;
 
 use crate::sync::event::{CheckKind, CheckOutcome};
+use crate::sync::resolve::{resolve, ResolvedReplication};
 
 /// Why a replication file is not usable at all (as opposed to a finding about its content).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -47,6 +48,18 @@ pub struct Replication {
     pub streams: Vec<StreamSpec>,
     /// Static findings: errors and warnings.
     pub findings: Vec<Finding>,
+    /// The parsed document, for resolving it as Sling does (`resolve::resolve`, which needs the environment).
+    pub doc: Value,
+}
+
+impl Replication {
+    /// The replication as Sling will run it in this environment (`env` is the process environment).
+    pub fn resolved(
+        &self,
+        env: &std::collections::BTreeMap<String, String>,
+    ) -> ResolvedReplication {
+        resolve(&self.doc, env)
+    }
 }
 
 const VALID_MODES: &[&str] = &[
@@ -125,6 +138,54 @@ fn has_key(map: Option<&serde_yaml::Mapping>, key: &str) -> bool {
     map.and_then(|m| m.get(key)).is_some_and(|v| !v.is_null())
 }
 
+/// Findings that need the replication resolved as Sling resolves it (placeholders from `env:`, blank mode = Sling's
+/// default): each enabled stream's mode, and what the placeholders resolved to. Disabled streams are not checked.
+pub fn resolved_findings(r: &ResolvedReplication) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if !r.substitutions.is_empty() {
+        let said: Vec<String> = r
+            .substitutions
+            .iter()
+            .map(|s| format!("{}: `{{{}}}` → `{}`", s.place, s.name, s.value))
+            .collect();
+        out.push(Finding {
+            kind: CheckKind::Replication,
+            outcome: CheckOutcome::Ok,
+            detail: format!("placeholders from `env:`: {}", said.join("; ")),
+        });
+    }
+    for u in &r.unresolved {
+        out.push(warning(
+            CheckKind::Replication,
+            format!(
+                "{}: placeholder `{{{}}}` is not in the replication's `env:` (Sling does not read the process environment for it; use `{}: ${{VAR}}` in `env:`)",
+                u.place, u.name, u.name
+            ),
+        ));
+    }
+    for s in r.enabled_streams() {
+        let name = &s.name;
+        if !VALID_MODES.contains(&s.mode.as_str()) {
+            out.push(error(
+                CheckKind::Mode,
+                format!(
+                    "stream `{name}`: mode `{}` is not one of {}",
+                    s.mode,
+                    VALID_MODES.join(", ")
+                ),
+            ));
+        } else if s.mode == "incremental" && s.primary_key.is_empty() && s.update_key.is_none() {
+            out.push(error(
+                CheckKind::Mode,
+                format!(
+                    "stream `{name}`: incremental mode needs `update_key` and/or `primary_key`"
+                ),
+            ));
+        }
+    }
+    out
+}
+
 /// Parses a replication file. A YAML syntax error or a non-mapping document is an `Err`; shape problems become
 /// findings so that `noop` can list them all at once.
 pub fn parse_replication(text: &str) -> Result<Replication, ParseError> {
@@ -184,30 +245,8 @@ pub fn parse_replication(text: &str) -> Result<Replication, ParseError> {
                     .and_then(|b| b.get("disabled"))
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
-                let effective = mode
-                    .clone()
-                    .or_else(|| default_mode.clone())
-                    .unwrap_or_else(|| "full-refresh".into());
-                if !VALID_MODES.contains(&effective.as_str()) {
-                    findings.push(error(
-                        CheckKind::Mode,
-                        format!(
-                            "stream `{name}`: mode `{effective}` is not one of {}",
-                            VALID_MODES.join(", ")
-                        ),
-                    ));
-                } else if effective == "incremental"
-                    && !(has_key(body, "primary_key")
-                        || has_key(body, "update_key")
-                        || has_key(defaults, "primary_key")
-                        || has_key(defaults, "update_key"))
-                {
-                    findings.push(error(
-                        CheckKind::Mode,
-                        format!("stream `{name}`: incremental mode needs `update_key` and/or `primary_key`"),
-                    ));
-                }
-                if object.is_none() && !has_key(defaults, "object") {
+                // Modes are checked after placeholders are resolved (`resolved_findings`): `mode: '{m}'` is valid.
+                if !disabled && object.is_none() && !has_key(defaults, "object") {
                     findings.push(error(
                         CheckKind::Object,
                         format!(
@@ -222,7 +261,7 @@ pub fn parse_replication(text: &str) -> Result<Replication, ParseError> {
                     disabled,
                 });
             }
-            if streams.iter().all(|s| s.disabled) {
+            if streams.iter().all(|s: &StreamSpec| s.disabled) {
                 findings.push(error(
                     CheckKind::Streams,
                     "every stream is `disabled`: nothing would run".into(),
@@ -246,5 +285,6 @@ pub fn parse_replication(text: &str) -> Result<Replication, ParseError> {
         default_mode,
         streams,
         findings,
+        doc: doc.clone(),
     })
 }
