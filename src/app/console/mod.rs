@@ -6,35 +6,30 @@
 //! so a chatty Sling costs one frame per batch), and a slow tick for countdowns and export health. Idle means a few
 //! wake-ups a second, no polling in a busy loop.
 
+mod input_thread;
+mod terminal;
+
 use std::collections::BTreeMap;
-use std::io::{self, Stdout};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use crossterm::event::{Event, KeyEventKind};
-use crossterm::execute;
-use crossterm::terminal::{
-    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
-};
-use ratatui::backend::CrosstermBackend;
-use ratatui::layout::Rect;
-use ratatui::Terminal;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use super::settings::Settings;
 use super::signals::Shutdown;
-use super::tty::{self, Readiness};
+use super::tty;
 use crate::sync::event::{self, Command, SyncEvent};
 use crate::sync::pipeline::{self, Pipeline};
 use crate::sync::state::StateStore;
 use crate::sync::Engine;
 use crate::telemetry::ExportHealth;
 use crate::ui::model::{self, Model, ModelInit};
-use crate::ui::{describe, input, view};
+use crate::ui::{describe, input};
+use input_thread::{Input, InputThread};
+use terminal::{restore_terminal, Term};
 
 /// Everything the console needs from `main`.
 pub struct ConsoleContext {
@@ -51,10 +46,6 @@ const TICK: Duration = Duration::from_millis(500);
 const EVENT_LOG_CAPACITY: usize = 10_000;
 /// Events folded into the model before the next frame.
 const EVENT_BATCH: usize = 2_000;
-/// How often the input thread looks up from `poll` to see whether it should stop.
-const INPUT_POLL: Duration = Duration::from_millis(200);
-/// How long quitting waits for the input thread; one stuck inside crossterm is left to the process exit.
-const INPUT_JOIN: Duration = Duration::from_millis(500);
 /// After a signal, how much longer than the cancel grace the console may take before it exits regardless.
 const EXIT_GUARD_MARGIN: Duration = Duration::from_secs(2);
 /// How often (in ticks) rows refused by another process's lock are checked: every 2 s.
@@ -320,106 +311,6 @@ fn home_short(path: &str) -> String {
     }
 }
 
-/// Set while the terminal is in raw mode on the alternate screen, so the panic hook knows to restore it.
-static TERMINAL_ACTIVE: AtomicBool = AtomicBool::new(false);
-
-fn restore_terminal() {
-    if TERMINAL_ACTIVE.swap(false, Ordering::SeqCst) {
-        let _ = disable_raw_mode();
-        let _ = execute!(io::stdout(), LeaveAlternateScreen, crossterm::cursor::Show);
-    }
-}
-
-/// The terminal in raw mode on the alternate screen; restored on drop, and by the panic hook. No mouse capture:
-/// operators must be able to select and copy log text.
-struct Term {
-    terminal: Terminal<CrosstermBackend<Stdout>>,
-    /// The terminal hung up: nothing is drawn any more.
-    gone: bool,
-}
-
-impl Term {
-    fn enter(cancel_grace: Duration) -> anyhow::Result<Self> {
-        install_panic_hook(cancel_grace);
-        enable_raw_mode().context("cannot switch the terminal to raw mode")?;
-        TERMINAL_ACTIVE.store(true, Ordering::SeqCst);
-        let setup = execute!(io::stdout(), EnterAlternateScreen)
-            .context("cannot enter the alternate screen")
-            .and_then(|()| {
-                Terminal::new(CrosstermBackend::new(io::stdout()))
-                    .context("cannot set up the terminal")
-            });
-        match setup {
-            Ok(terminal) => Ok(Self {
-                terminal,
-                gone: false,
-            }),
-            Err(e) => {
-                restore_terminal();
-                Err(e)
-            }
-        }
-    }
-
-    /// The operator is gone: stop drawing and stop as if SIGHUP arrived (runs cancelled, exit 129).
-    fn lost(&mut self, why: &str, shutdown: &Shutdown) {
-        if !self.gone {
-            self.gone = true;
-            tracing::warn!(target: "sync", "{why}: cancelling runs and exiting");
-            shutdown.hang_up();
-        }
-    }
-
-    fn draw(&mut self, model: &mut Model) -> anyhow::Result<()> {
-        if self.gone {
-            return Ok(());
-        }
-        let size = self
-            .terminal
-            .size()
-            .context("cannot read the terminal size")?;
-        let area = Rect::new(0, 0, size.width, size.height);
-        model.log_rows = view::log_rows(area, model);
-        model.overlay_rows = view::overlay_rows(area, model);
-        let now = chrono::Utc::now();
-        self.terminal
-            .draw(|f| view::render(f, model, now))
-            .context("cannot draw the console")?;
-        Ok(())
-    }
-}
-
-impl Term {
-    /// Restores the terminal, or, when it is gone, forgets it: there is nothing to restore, and ratatui's drop
-    /// would report the failure to show the cursor with `eprintln!`, which panics on a hung-up stderr.
-    fn close(self) {
-        if self.gone {
-            TERMINAL_ACTIVE.store(false, Ordering::SeqCst);
-            std::mem::forget(self);
-        }
-    }
-}
-
-impl Drop for Term {
-    fn drop(&mut self) {
-        restore_terminal();
-    }
-}
-
-/// A panic anywhere (a tokio task included) would leave the terminal raw while the UI keeps drawing: restore it,
-/// report the panic as usual, stop every Sling process group as a cancel does (SIGINT, SIGKILL after the grace), and
-/// exit 1. `process::exit` runs no destructor: without the stop, Sling would outlive the run lock, and a second run
-/// could write to the same target at the same time.
-fn install_panic_hook(cancel_grace: Duration) {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        restore_terminal();
-        previous(info);
-        crate::sync::sling::stop_all_children(cancel_grace);
-        std::process::exit(1);
-    }));
-}
-
 /// Test-only, debug builds only: with `SYNC_TEST_PANIC_ON_ATTEMPT` set, the console panics as soon as a Sling attempt
 /// has started, so a test can prove that a panic leaves no Sling behind. Compiled out of release builds.
 #[cfg(debug_assertions)]
@@ -433,87 +324,3 @@ fn panic_if_asked(ev: &SyncEvent) {
 
 #[cfg(not(debug_assertions))]
 fn panic_if_asked(_: &SyncEvent) {}
-
-/// What the input thread reports.
-enum Input {
-    Event(Event),
-    /// The terminal hung up or was closed.
-    Gone(&'static str),
-}
-
-/// crossterm's blocking reader on its own thread (the `event-stream` feature is not enabled). The thread waits on
-/// the terminal itself and lets crossterm read only when there is input, so a hung-up terminal ends the thread
-/// instead of spinning inside crossterm. Idle, it costs a `poll` wake-up every `INPUT_POLL`.
-struct InputThread {
-    rx: mpsc::UnboundedReceiver<Input>,
-    open: bool,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl InputThread {
-    fn spawn() -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("console-input".into())
-            .spawn(move || read_keys(&tx, &flag))
-            .ok();
-        Self {
-            open: handle.is_some(),
-            rx,
-            stop,
-            handle,
-        }
-    }
-
-    /// Stops the reader before the terminal is restored, so it cannot swallow keys meant for the shell. A reader
-    /// stuck inside crossterm (input arrived just as the terminal hung up) is not waited for.
-    async fn stop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let join = tokio::task::spawn_blocking(move || h.join());
-            let _ = tokio::time::timeout(INPUT_JOIN, join).await;
-        }
-    }
-}
-
-fn read_keys(tx: &mpsc::UnboundedSender<Input>, stop: &AtomicBool) {
-    while !stop.load(Ordering::Relaxed) {
-        match tty::wait_readable(INPUT_POLL) {
-            Readiness::Idle => {}
-            Readiness::Gone(why) => {
-                let _ = tx.send(Input::Gone(why));
-                return;
-            }
-            Readiness::Readable => {
-                // One read is safe now; then take whatever crossterm already parsed or can read without waiting.
-                let mut next = crossterm::event::read();
-                loop {
-                    match next {
-                        Ok(ev) => {
-                            if tx.send(Input::Event(ev)).is_err() {
-                                return;
-                            }
-                        }
-                        Err(_) => {
-                            let _ = tx.send(Input::Gone(READ_FAILED));
-                            return;
-                        }
-                    }
-                    match crossterm::event::poll(Duration::ZERO) {
-                        Ok(true) => next = crossterm::event::read(),
-                        Ok(false) => break,
-                        Err(_) => {
-                            let _ = tx.send(Input::Gone(READ_FAILED));
-                            return;
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-const READ_FAILED: &str = "the terminal cannot be read";
