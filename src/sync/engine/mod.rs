@@ -7,7 +7,7 @@
 mod attempt;
 mod pipeline_run;
 mod schedule;
-mod verify_run;
+pub(crate) mod verify_run;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::Engine;
+use super::{Engine, EngineConfig};
 use crate::sync::event::{Mode, PipelineReport};
 use crate::sync::pipeline::{self, Pipeline};
+use crate::sync::redact::Redactor;
 use crate::sync::resolve::resolve;
 use crate::sync::sling::{self, AttemptEvent, Termination};
 use crate::sync::verify::dialect::connection_type;
@@ -102,47 +103,59 @@ impl Engine {
                 (name.clone(), h)
             })
             .collect();
-        let exec = |conn: String, queries: Vec<String>| self.conns_exec(conn, queries, cancel);
+        let exec = |conn: String, queries: Vec<String>| {
+            conns_exec(
+                &self.cfg,
+                &self.redactor,
+                conn,
+                queries,
+                self.cfg.verify_timeout,
+                cancel,
+            )
+        };
         verify_within(&plan, exec, &history, self.cfg.verify_timeout).await
     }
+}
 
-    /// One `sling conns exec CONN Q1 Q2 …` call. Dropping the future (time limit) kills the child.
-    async fn conns_exec(
-        &self,
-        conn: String,
-        queries: Vec<String>,
-        cancel: &CancellationToken,
-    ) -> Result<CallOutcome, String> {
-        let n = queries.len();
-        let mut args: Vec<std::ffi::OsString> = vec!["conns".into(), "exec".into(), conn.into()];
-        args.extend(queries.into_iter().map(Into::into));
-        let cmd = self.cfg.sling(args, self.cfg.verify_timeout).for_results();
-        let mut lines = Vec::new();
-        let run = sling::run_attempt(&cmd, &self.redactor, cancel, |ev| {
-            if let AttemptEvent::Result(line) = ev {
-                lines.push(line);
-            }
-        })
-        .await;
-        let results = result_sets(&lines.join("\n"));
-        match &run.termination {
-            Termination::Exited(0) if results.len() >= n => Ok(CallOutcome {
-                results,
-                failed: None,
-            }),
-            Termination::Exited(_) => {
-                let at = results.len().min(n.saturating_sub(1));
-                let why = run
-                    .reason()
-                    .unwrap_or_else(|| "Sling printed no result for this query".into());
-                Ok(CallOutcome {
-                    results,
-                    failed: Some((at, why)),
-                })
-            }
-            _ => Err(run
-                .reason()
-                .unwrap_or_else(|| "sling conns exec did not finish".into())),
+/// One `sling conns exec CONN Q1 Q2 …` call with `SLING_OUTPUT=json`: each query's result set, or where the call
+/// failed. Used by verification and by noop's checkpoint probe. Dropping the future (time limit) kills the child.
+pub(crate) async fn conns_exec(
+    cfg: &EngineConfig,
+    redactor: &Redactor,
+    conn: String,
+    queries: Vec<String>,
+    timeout: std::time::Duration,
+    cancel: &CancellationToken,
+) -> Result<CallOutcome, String> {
+    let n = queries.len();
+    let mut args: Vec<std::ffi::OsString> = vec!["conns".into(), "exec".into(), conn.into()];
+    args.extend(queries.into_iter().map(Into::into));
+    let cmd = cfg.sling(args, timeout).for_results();
+    let mut lines = Vec::new();
+    let run = sling::run_attempt(&cmd, redactor, cancel, |ev| {
+        if let AttemptEvent::Result(line) = ev {
+            lines.push(line);
         }
+    })
+    .await;
+    let results = result_sets(&lines.join("\n"));
+    match &run.termination {
+        Termination::Exited(0) if results.len() >= n => Ok(CallOutcome {
+            results,
+            failed: None,
+        }),
+        Termination::Exited(_) => {
+            let at = results.len().min(n.saturating_sub(1));
+            let why = run
+                .reason()
+                .unwrap_or_else(|| "Sling printed no result for this query".into());
+            Ok(CallOutcome {
+                results,
+                failed: Some((at, why)),
+            })
+        }
+        _ => Err(run
+            .reason()
+            .unwrap_or_else(|| "sling conns exec did not finish".into())),
     }
 }

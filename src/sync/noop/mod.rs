@@ -22,8 +22,7 @@ use super::sling::{self, AttemptEvent, Termination};
 use super::spans::{self, CheckLevel};
 use super::verify::checkpoint::Checkpoint;
 use super::verify::dialect::{connection_type, Dialect, TableRef};
-use super::verify::output::result_sets;
-use super::verify::{run_queries, CallOutcome};
+use super::verify::run_queries;
 
 mod schema;
 

@@ -94,7 +94,16 @@ impl Noop {
                     ))
                 })
                 .collect();
-            let exec = |c: String, q: Vec<String>| self.exec(c, q, cancel);
+            let exec = |c: String, q: Vec<String>| {
+                crate::sync::engine::verify_run::conns_exec(
+                    &self.cfg,
+                    &self.redactor,
+                    c,
+                    q,
+                    self.cfg.attempt_timeout.min(PROBE_TIMEOUT),
+                    cancel,
+                )
+            };
             let results = run_queries(&exec, &conn, &queries).await;
             for ((table, key), r) in tables.into_iter().zip(results) {
                 if let Ok(set) = r {
@@ -104,43 +113,6 @@ impl Noop {
             }
         }
         out
-    }
-
-    pub(super) async fn exec(
-        &self,
-        conn: String,
-        queries: Vec<String>,
-        cancel: &CancellationToken,
-    ) -> Result<CallOutcome, String> {
-        let n = queries.len();
-        let mut args: Vec<std::ffi::OsString> = vec!["conns".into(), "exec".into(), conn.into()];
-        args.extend(queries.into_iter().map(Into::into));
-        let cmd = self
-            .cfg
-            .sling(args, self.cfg.attempt_timeout.min(PROBE_TIMEOUT))
-            .for_results();
-        let mut lines = Vec::new();
-        let run = sling::run_attempt(&cmd, &self.redactor, cancel, |ev| {
-            if let AttemptEvent::Result(l) = ev {
-                lines.push(l);
-            }
-        })
-        .await;
-        let results = result_sets(&lines.join("\n"));
-        match run.termination {
-            Termination::Exited(0) if results.len() >= n => Ok(CallOutcome {
-                results,
-                failed: None,
-            }),
-            Termination::Exited(_) => {
-                let at = results.len().min(n.saturating_sub(1));
-                Ok(CallOutcome {
-                    results,
-                    failed: Some((at, run.reason().unwrap_or_default())),
-                })
-            }
-            _ => Err(run.reason().unwrap_or_default()),
-        }
     }
 
     /// Schema and state findings of one pipeline, from what `prepare` discovered.
