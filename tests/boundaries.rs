@@ -97,7 +97,7 @@ fn only_the_spawn_module_starts_processes() {
         "every Sling process goes through sync::sling::run_attempt:\n{}",
         found.join("\n")
     );
-    let own = read(vec![spawn_module]);
+    let own = read(rust_files(&spawn_module));
     assert!(
         !violations(&own, SPAWNS).is_empty(),
         "the spawn module is where the scan expects the spawn"
