@@ -567,22 +567,7 @@ fn a_panic_mid_run_stops_sling_before_the_console_exits() {
         ),
     );
     let tmux = Tmux::new();
-    let out = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "console",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &format!("sh '{}'", script.display()),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    start(&tmux, &script, 100, 30);
     tmux.wait("both pipelines", &world, |s| {
         row(s, "orders").contains("never run")
     });
@@ -667,22 +652,7 @@ fn one_bad_byte_in_the_journal_hides_only_its_own_line() {
     std::fs::write(world.path("state/history.jsonl"), journal).expect("write journal");
     let script = world.script(&sling_bin(), "");
     let tmux = Tmux::new();
-    let out = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "console",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &format!("sh '{}'", script.display()),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    start(&tmux, &script, 100, 30);
     let screen = tmux.wait("the history around the bad line", &world, |s| {
         row(s, "orders").contains("success") && row(s, "inventory").contains("failed")
     });
