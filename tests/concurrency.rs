@@ -4,27 +4,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{count, World};
+use common::{alive, count, Shim, World};
 
-fn shim() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sling-shim.sh")
-}
-
-/// The shim's record of one test: how many ran at once, and every invocation in start order.
-struct Shim {
-    dir: tempfile::TempDir,
-}
-
+/// What this file reads from the shim's record.
 impl Shim {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
     fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
     }
@@ -50,19 +37,6 @@ impl Shim {
             })
             .collect()
     }
-    fn cmd(&self, w: &World, mode: &str, args: &[&str]) -> std::process::Command {
-        let mut c = w.cmd(args);
-        c.env("SLING_BIN", shim())
-            .env("SHIM_DIR", self.dir.path())
-            .env("SHIM_MODE", mode)
-            .env("SHIM_REAL", common::sling_bin());
-        c
-    }
-}
-
-fn alive(pid: i32) -> bool {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
 }
 
 /// A world with `n` more pipelines `p1`…`pn`, each copying `products` into a SQLite file of its own (SQLite takes

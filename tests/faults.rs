@@ -3,26 +3,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{count, World};
+use common::{alive, count, Shim, World};
 
-fn shim() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sling-shim.sh")
-}
-
-struct Shim {
-    dir: tempfile::TempDir,
-}
-
+/// What this file reads from the shim's record.
 impl Shim {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
     fn attempts(&self) -> u32 {
         std::fs::read_to_string(self.dir.path().join("attempts"))
             .map(|s| s.trim().parse().unwrap_or(0))
@@ -38,20 +25,6 @@ impl Shim {
             .filter_map(|l| l.split_whitespace().next()?.parse().ok())
             .collect()
     }
-    fn cmd(&self, w: &World, mode: &str, args: &[&str]) -> std::process::Command {
-        let mut c = w.cmd(args);
-        c.env("SLING_BIN", shim())
-            .env("SHIM_DIR", self.dir.path())
-            .env("SHIM_MODE", mode)
-            .env("SHIM_REAL", common::sling_bin());
-        c
-    }
-}
-
-fn alive(pid: i32) -> bool {
-    // Signal 0 checks existence; a zombie of a reaped group would not be found either.
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
 }
 
 fn ts(line: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Run, World};
+use common::{alive, Run, World};
 
 fn shim() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sling-shim.sh")
@@ -535,11 +535,6 @@ fn secrets_are_masked_by_value_in_every_form_sling_might_echo() {
 }
 
 // ---- The items below need the engine and spawn changes that follow the engine restructuring -------------------------
-
-fn alive(pid: i32) -> bool {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
-}
 
 fn pids_in(file: &Path) -> Vec<i32> {
     std::fs::read_to_string(file)

@@ -398,3 +398,38 @@ pub fn shim() -> PathBuf {
         "/tests/fixtures/sling-shim.sh"
     ))
 }
+
+/// A directory the Sling shim writes its record into (`SHIM_DIR`): attempts, invocations, signals seen.
+pub struct Shim {
+    pub dir: tempfile::TempDir,
+}
+
+impl Shim {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// The wrapper command for `w` with the shim as `SLING_BIN` in `mode`, the real Sling behind it as `SHIM_REAL`.
+    pub fn cmd(&self, w: &World, mode: &str, args: &[&str]) -> Command {
+        let mut c = w.cmd(args);
+        c.env("SLING_BIN", shim())
+            .env("SHIM_DIR", self.dir.path())
+            .env("SHIM_MODE", mode)
+            .env("SHIM_REAL", sling_bin());
+        c
+    }
+}
+
+impl Default for Shim {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The process exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+}
