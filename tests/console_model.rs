@@ -1112,7 +1112,7 @@ fn a_run_refused_by_another_process_lock_is_busy_not_failed_until_the_lock_is_fr
     );
     let mut refused = report(
         "orders",
-        Status::Failed,
+        Status::Skipped,
         0,
         &[],
         0,

@@ -274,7 +274,12 @@ fn a_24_character_name_is_readable_in_full_at_80x24() {
             "{name} cut:\n{t}"
         );
     }
-    assert!(t.contains("retrying") && t.contains("2/3 in 1m05s"), "{t}");
+    // At 80 columns the countdown leaves out the attempt it leads to; TRY shows the attempt that failed.
+    let row = t.lines().find(|l| l.contains(LONG_B)).unwrap_or_default();
+    assert!(
+        row.contains("retrying") && row.contains(" 1/3 in 1m05s"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -377,6 +382,10 @@ fn history_runs() -> Vec<PipelineReport> {
         report("products", Status::Success, 1500, &[], 90_000, None),
     ];
     runs[1].mode = Mode::Backfill;
+    runs[1].verify = Some(
+        serde_json::from_value(serde_json::json!({"status": "match", "streams": {}}))
+            .expect("journal verify object"),
+    );
     runs
 }
 
@@ -390,4 +399,64 @@ fn history_80x24() {
     assert!(t.contains("History · products"), "{t}");
     assert!(t.contains("table public.products does not exist"), "{t}");
     insta::assert_snapshot!("history_80x24", screen.backend());
+}
+
+/// `orders` verified with drift on one stream, `products` verified clean, both read back from the journal's
+/// `verify` object (the contract form).
+fn verified() -> Model {
+    let mut orders = report(
+        "orders",
+        Status::Success,
+        14,
+        &[("main.orders", 12), ("main.customers", 2)],
+        300,
+        None,
+    );
+    orders.verify = Some(
+        serde_json::from_value(serde_json::json!({
+            "status": "drift",
+            "streams": {
+                "main.orders": {"source_rows": 1198, "target_rows": 1200, "drift_rows": 2, "status": "drift",
+                                "warnings": ["deletes_not_propagated"]},
+                "main.customers": {"source_rows": 40, "target_rows": 40, "drift_rows": 0, "status": "match",
+                                   "warnings": []}
+            }
+        }))
+        .expect("journal verify object"),
+    );
+    let mut products = report("products", Status::Success, 1500, &[], 7200, None);
+    products.verify = Some(
+        serde_json::from_value(serde_json::json!({
+            "status": "match",
+            "streams": {"public.products": {"source_rows": 1500, "target_rows": 1500, "drift_rows": 0,
+                                            "status": "match", "warnings": []}}
+        }))
+        .expect("journal verify object"),
+    );
+    let mut m = model_with(vec![orders, products]);
+    select(&mut m, "orders");
+    m
+}
+
+#[test]
+fn verification_shows_as_a_mark_per_pipeline_and_a_table_per_stream() {
+    let screen = render(&verified(), 80, 24, t0());
+    let t = text(&screen);
+    let row = |name: &str| {
+        t.lines()
+            .find(|l| l.contains(&format!(" {name} ")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(row("orders").contains(" Δ+2 "), "{t}");
+    assert!(row("products").contains(" ✓ "), "{t}");
+    assert!(
+        t.contains("verify   drift · 2 row(s) off"),
+        "the detail pane's headline:\n{t}"
+    );
+    assert!(
+        t.contains("main.orders    1,198 → 1,200 +2 drift   deletes_not_propagated"),
+        "{t}"
+    );
+    insta::assert_snapshot!("verified_80x24", screen.backend());
 }

@@ -284,6 +284,11 @@ fn a_second_run_of_the_same_pipeline_is_refused_by_the_lock() {
         msg.contains("already running") && msg.contains("first-job"),
         "{msg}"
     );
+    assert_eq!(
+        second.finished("orders")["status"],
+        "skipped",
+        "busy elsewhere is not a failure of this run"
+    );
     assert!(w.journal().is_empty(), "a refused run writes no history");
     assert!(
         !w.command.exists(),

@@ -57,6 +57,14 @@ fn deleted_source_rows_are_drift_strict_fails_report_does_not() {
         verify_line(&report, "orders"),
         "verify: drift main.orders +2 (deletes_not_propagated)"
     );
+    // Each stream's line names its pipeline too: batch output shows event fields, not the span's.
+    let stream_line = report
+        .lines
+        .iter()
+        .find(|l| l["message"] == "verify stream" && l["stream"] == "main.orders")
+        .unwrap_or_else(|| panic!("no verify stream line:\n{}", report.explain()));
+    assert_eq!(stream_line["pipeline"], "orders", "{stream_line}");
+    assert_eq!(stream_line["drift_rows"], 2, "{stream_line}");
 
     let strict = w.run(&["--pipeline", "orders", "--verify", "strict"]);
     assert_eq!(strict.code, Some(1), "{}", strict.explain());

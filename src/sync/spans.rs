@@ -262,7 +262,8 @@ pub fn record_verify(span: &Span, report: &VerifyReport) {
 }
 
 /// One event per stream on the verify span. Counts are -1 when unknown (skipped, error), keeping the types stable.
-pub fn verify_stream(stream: &str, v: &StreamVerify) {
+/// `pipeline` is repeated from the span so that a batch output line (which shows event fields only) says whose it is.
+pub fn verify_stream(pipeline: &str, stream: &str, v: &StreamVerify) {
     let warnings = v
         .warnings
         .iter()
@@ -272,6 +273,7 @@ pub fn verify_stream(stream: &str, v: &StreamVerify) {
     let count = |n: Option<u64>| n.map(int).unwrap_or(-1);
     tracing::info!(
         target: SYNC,
+        pipeline = %pipeline,
         stream = %stream,
         source_rows = count(v.source_rows),
         target_rows = count(v.target_rows),

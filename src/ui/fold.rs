@@ -235,6 +235,17 @@ pub fn apply(model: &mut Model, ev: SyncEvent) {
 }
 
 fn finish(model: &mut Model, report: PipelineReport) {
+    // A run refused by another process's lock is not a run: it changes neither the last result, the counts nor the
+    // history view.
+    if let Some(p) = model.pipeline_mut(&report.pipeline) {
+        if p.locked
+            .as_ref()
+            .is_some_and(|l| l.refused_job == report.sync_job_id)
+        {
+            p.activity = Activity::Idle;
+            return;
+        }
+    }
     if let Some(Overlay::History {
         pipeline,
         runs,
@@ -252,14 +263,6 @@ fn finish(model: &mut Model, report: PipelineReport) {
     let Some(p) = model.pipeline_mut(&report.pipeline) else {
         return;
     };
-    // A run refused by another process's lock is not a run: it changes neither the last result nor the counts.
-    if p.locked
-        .as_ref()
-        .is_some_and(|l| l.refused_job == report.sync_job_id)
-    {
-        p.activity = Activity::Idle;
-        return;
-    }
     let text = match &report.error {
         Some(e) => format!(
             "── {} {} ──",

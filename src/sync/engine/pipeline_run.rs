@@ -130,6 +130,9 @@ impl Engine {
                         sync_job_id: job.sync_job_id.clone(),
                         holder: self.redactor.redact(holder.trim()),
                     });
+                    // Not started because another process runs it: `skipped` (as at the job deadline), so the
+                    // span, the runs counter and the failure alert do not count a busy pipeline as a failed one.
+                    report.status = Status::Skipped;
                 }
                 let error = self.redactor.redacted(&e.to_string());
                 spans::pipeline_note(&p.name, tracing::Level::WARN, &error);

@@ -44,7 +44,7 @@ impl Engine {
         spans::record_verify(&span, &result);
         span.in_scope(|| {
             for (stream, v) in &result.streams {
-                spans::verify_stream(stream, v);
+                spans::verify_stream(&p.name, stream, v);
                 if let Some(d) = v.drift_rows {
                     metrics::stream_drift(&self.cfg.mission_cluster_id, &p.name, stream, d);
                 }

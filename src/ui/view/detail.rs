@@ -1,5 +1,5 @@
 //! The selected pipeline: source → target (redacted at start), run mode and attempt, state path, last error,
-//! streams with their rows, and noop check results.
+//! streams with their rows, the last sync's verification per stream, and noop check results.
 
 use chrono::{DateTime, Utc};
 use ratatui::layout::Rect;
@@ -10,7 +10,7 @@ use ratatui::Frame;
 
 use super::format::{ago, clean, short_id, thousands};
 use super::theme::Theme;
-use super::{focused, pane, styled};
+use super::{focused, pane, styled, verify};
 use crate::sync::event::{CheckOutcome, PipelineReport, Status};
 use crate::ui::model::{outcome_text, Activity, Model, Pane, PipelineView, Shown};
 
@@ -169,6 +169,14 @@ fn fields(p: &PipelineView, now: DateTime<Utc>, theme: &Theme) -> Vec<Field> {
     }
     if let Some(n) = &p.last_noop {
         out.push(("noop", noop_text(n, now), noop_style(n, theme)));
+    }
+    // The last finished sync's verification, high up: it is what an operator looks for after a run (while a run is active it is not verified yet).
+    if let (Activity::Idle, Some(v)) =
+        (&p.activity, p.last.as_ref().and_then(|r| r.verify.as_ref()))
+    {
+        for (i, (text, style)) in verify::detail(v, theme).into_iter().enumerate() {
+            out.push((if i == 0 { "verify" } else { "" }, text, style));
+        }
     }
     out.push(("state", p.info.state_path.clone(), plain));
     let error = match (&p.activity, &p.last) {

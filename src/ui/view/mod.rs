@@ -10,6 +10,7 @@ mod header;
 mod log;
 mod overlay;
 mod table;
+mod verify;
 
 use chrono::{DateTime, Utc};
 use ratatui::layout::{Constraint, Layout, Rect};

@@ -1,4 +1,5 @@
-//! Overlays drawn over the panes: the help (built from the key list) and the confirmation dialog.
+//! Overlays drawn over the panes: the help (built from the key list), the confirmation dialog and a pipeline's
+//! run history.
 
 use ratatui::layout::{Alignment, Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -8,9 +9,10 @@ use ratatui::widgets::{
 use ratatui::Frame;
 
 use super::format::{clean, duration, short_id, thousands};
-use super::styled;
 use super::theme::Theme;
+use super::{styled, verify};
 use crate::sync::event::{CheckOutcome, Mode, PipelineReport};
+use crate::sync::verify::VerifyStatus;
 use crate::ui::keys;
 use crate::ui::model::{Confirm, Shown};
 
@@ -245,6 +247,10 @@ pub fn history(
             Cell::from(r.mode.as_str()),
             Cell::from(Span::styled(r.status.as_str(), theme.status(shown))),
             right(thousands(r.rows)),
+            Cell::from(Span::styled(
+                verify::mark(r.verify.as_ref()),
+                verify::style(r.verify.as_ref(), theme),
+            )),
             right(duration(r.duration_seconds)),
             right(r.attempts.to_string()),
             Cell::from(clean(r.error.as_deref().unwrap_or("-"))),
@@ -255,6 +261,7 @@ pub fn history(
         Cell::from("MODE"),
         Cell::from("STATUS"),
         right("ROWS".into()),
+        Cell::from("VERIFY"),
         right("TOOK".into()),
         right("TRY".into()),
         Cell::from("ERROR"),
@@ -265,6 +272,7 @@ pub fn history(
         Constraint::Length(11),
         Constraint::Length(9),
         Constraint::Length(11),
+        Constraint::Length(6),
         Constraint::Length(6),
         Constraint::Length(3),
         Constraint::Fill(1),
@@ -304,7 +312,13 @@ pub fn history(
         (None, 0) if r.mode == Mode::Noop && !r.checks.is_empty() => {
             Line::from(format!("all {} checks passed", r.checks.len()))
         }
-        (None, _) => Line::from("no error"),
+        // A run that synced but did not verify clean says what verification found.
+        (None, _) => match &r.verify {
+            Some(v) if matches!(v.status, VerifyStatus::Drift | VerifyStatus::Error) => Line::from(
+                styled(clean(&v.summary_line()), verify::style(Some(v), theme)),
+            ),
+            _ => Line::from("no error"),
+        },
     };
     frame.render_widget(Paragraph::new(error).wrap(Wrap { trim: true }), error_area);
 }

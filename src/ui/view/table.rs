@@ -2,13 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use ratatui::layout::{Alignment, Constraint, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, HighlightSpacing, Row, Table, TableState};
 use ratatui::Frame;
 
 use super::format::{ago, countdown, duration, thousands, truncate};
 use super::theme::Theme;
-use super::{focused, pane, styled};
+use super::{focused, pane, styled, verify};
 use crate::sync::event::Mode;
 use crate::ui::model::{Activity, Model, Pane, PipelineView, Shown};
 
@@ -17,11 +18,12 @@ const CHROME_W: u16 = 4;
 /// A name is never cut shorter than this while other columns could give way.
 const MIN_NAME_W: usize = 12;
 
-/// One column: header (long and short form) and the text of each visible row.
+/// One column: header (long and short form), the text of each visible row and, where it has one, each row's style.
 struct Column {
     header: (&'static str, &'static str),
     cells: Vec<String>,
     right: bool,
+    styles: Option<Vec<Style>>,
 }
 
 impl Column {
@@ -45,6 +47,7 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, now: DateTime<Utc>, 
         header,
         cells: pipelines.iter().map(|p| f(p)).collect(),
         right,
+        styles: None,
     };
     // Every column is as wide as its content; the name gets what is left, up to its longest name, and any room
     // beyond that goes to the last column, so a wide terminal does not stretch the names.
@@ -53,15 +56,27 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, now: DateTime<Utc>, 
             header: ("STATUS", "STATUS"),
             cells: shown.iter().map(|s| s.label().to_string()).collect(),
             right: false,
+            styles: Some(shown.iter().map(|s| theme.status(*s)).collect()),
         },
         col(("LAST RUN", "LAST"), false, &|p| last_run_text(p, now)),
         col(("ROWS", "ROWS"), true, &rows_text),
+        Column {
+            header: ("VERIFY", "VFY"),
+            cells: pipelines.iter().map(|p| verify_text(p)).collect(),
+            right: false,
+            styles: Some(
+                pipelines
+                    .iter()
+                    .map(|p| verify::style(shown_verify(p), theme))
+                    .collect(),
+            ),
+        },
         col(("DURATION", "TOOK"), true, &|p| duration_text(p, now)),
         col(("ATTEMPT", "TRY"), true, &|p| {
             attempt_text(p, model.max_attempts)
         }),
         col(("RATE", "RATE"), true, &rate_text),
-        col(("NEXT", "NEXT"), false, &|p| next_text(p, now)),
+        col(("NEXT", "NEXT"), false, &|p| next_text(p, now, false)),
     ];
     // The rate of a running stream only takes room while some stream reports one.
     columns.retain(|c| c.header.0 != "RATE" || c.cells.iter().any(|t| !t.is_empty()));
@@ -73,8 +88,15 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, now: DateTime<Utc>, 
         .unwrap_or(0);
     let room = usize::from(area.width.saturating_sub(CHROME_W)).saturating_sub(columns.len());
     let others = |short| columns.iter().map(|c| c.width(short)).sum::<usize>();
-    // Short headers only when the long ones would cut a name.
+    // Short headers only when the long ones would cut a name; then the countdown drops the attempt it leads to as
+    // well (TRY already shows the attempt that failed).
     let short = longest_name + others(false) > room;
+    if short {
+        if let Some(next) = columns.iter_mut().find(|c| c.header.0 == "NEXT") {
+            next.cells = pipelines.iter().map(|p| next_text(p, now, true)).collect();
+        }
+    }
+    let others = |short| columns.iter().map(|c| c.width(short)).sum::<usize>();
     let name_w = room
         .saturating_sub(others(short))
         .clamp(MIN_NAME_W.min(longest_name), longest_name);
@@ -89,12 +111,11 @@ pub fn render(frame: &mut Frame, area: Rect, model: &Model, now: DateTime<Utc>, 
     };
     let rows = pipelines.iter().enumerate().map(|(row, p)| {
         let mut cells = vec![Cell::from(truncate(p.name(), name_w))];
-        for (i, c) in columns.iter().enumerate() {
+        for c in &columns {
             let text = c.cells[row].clone();
-            cells.push(if i == 0 {
-                Cell::from(Span::styled(text, theme.status(shown[row])))
-            } else {
-                cell(text, c.right)
+            cells.push(match &c.styles {
+                Some(styles) => Cell::from(Span::styled(text, styles[row])),
+                None => cell(text, c.right),
             });
         }
         Row::new(cells)
@@ -149,6 +170,22 @@ fn last_run_text(p: &PipelineView, now: DateTime<Utc>) -> String {
     }
 }
 
+/// The verification of the last finished sync; nothing while a new run is under way (its rows are not verified yet).
+fn shown_verify(p: &PipelineView) -> Option<&crate::sync::verify::VerifyReport> {
+    match (&p.activity, &p.last) {
+        (Activity::Idle, Some(r)) => r.verify.as_ref(),
+        _ => None,
+    }
+}
+
+fn verify_text(p: &PipelineView) -> String {
+    match (&p.activity, &p.last) {
+        (Activity::Idle, Some(_)) => verify::mark(shown_verify(p)),
+        (Activity::Idle, None) => "-".into(),
+        _ => String::new(),
+    }
+}
+
 /// Sling's rows per second for the stream copying now.
 fn rate_text(p: &PipelineView) -> String {
     p.run()
@@ -192,14 +229,22 @@ fn attempt_text(p: &PipelineView, max_attempts: u32) -> String {
     }
 }
 
-fn next_text(p: &PipelineView, now: DateTime<Utc>) -> String {
+/// The countdown to the next attempt: `2/3 in 7s`, or `in 7s` when `compact`.
+fn next_text(p: &PipelineView, now: DateTime<Utc>, compact: bool) -> String {
     match &p.activity {
         Activity::Active(run) => match &run.retry {
-            Some(r) if !run.cancel_requested => match countdown(r.at, now) {
+            Some(r) if !run.cancel_requested => {
                 // STATUS already says retrying: the attempt and the countdown are enough here.
-                None => format!("{}/{} now", r.next_attempt, r.max_attempts),
-                Some(left) => format!("{}/{} in {left}", r.next_attempt, r.max_attempts),
-            },
+                let attempt = if compact {
+                    String::new()
+                } else {
+                    format!("{}/{} ", r.next_attempt, r.max_attempts)
+                };
+                match countdown(r.at, now) {
+                    None => format!("{attempt}now"),
+                    Some(left) => format!("{attempt}in {left}"),
+                }
+            }
             _ => String::new(),
         },
         Activity::Queued { mode, .. } if *mode != Mode::Incremental => format!("{mode}"),

@@ -73,6 +73,11 @@ impl Theme {
         self.fg(Color::Red).add_modifier(Modifier::BOLD)
     }
 
+    /// Something to look at that is not a failure (drift reported in `report` mode).
+    pub fn warning(&self) -> Style {
+        self.fg(Color::Yellow).add_modifier(Modifier::BOLD)
+    }
+
     pub fn ok(&self) -> Style {
         self.fg(Color::Green)
     }
