@@ -186,6 +186,18 @@ def test_code_emits_the_verify_contract(code):
     assert code.table_labels()[DRIFT_TABLE] == DRIFT_LABELS
 
 
+def test_queries_cover_the_verify_contract(queries):
+    """The drift panels and the drift alert read the verification names (the contract test above then holds
+    them to what src/ emits)."""
+    refs = all_refs(queries)
+    assert VERIFY_SPAN in refs.span_names and "verify_status" in refs.span_attrs
+    assert VERIFY_EVENT in refs.bodies
+    assert {"stream", "status", "drift_rows", "warnings"} <= refs.log_attrs
+    assert DRIFT_TABLE in refs.tables, "the drift alert reads the gauge table"
+    assert DRIFT_LABELS | {"greptime_value", "greptime_timestamp"} <= refs.quoted_columns
+    assert any(DRIFT_TABLE in promql_refs(e).metrics for e in load_promql(DASHBOARDS))
+
+
 def test_legends_only_name_labels_of_their_metric(code):
     for f in sorted(DASHBOARDS.glob("*.json")):
         problems = legend_problems(json.loads(f.read_text(encoding="utf-8")), code)

@@ -317,9 +317,9 @@ def alert_rules() -> list[dict]:
     return [r for g in doc["groups"] for r in g["rules"]]
 
 
-def test_alert_rules_are_the_two_expected_and_well_formed():
+def test_alert_rules_are_the_three_expected_and_well_formed():
     rules = {r["uid"]: r for r in alert_rules()}
-    assert set(rules) == {"sling-sync-3-failures-in-a-row", "sling-sync-no-success-1h"}
+    assert set(rules) == {"sling-sync-3-failures-in-a-row", "sling-sync-no-success-1h", "sling-sync-drift-3-runs-in-a-row"}
     ds_uids = {d["uid"] for d in datasources()}
     for r in rules.values():
         refs = {d["refId"] for d in r["data"]}
@@ -357,10 +357,20 @@ def test_alert_rule_semantics():
     window = re.search(r"\[(\d+)d\]", expr)
     assert window and int(window.group(1)) * 86400 <= query["relativeTimeRange"]["from"]
     assert threshold(hour) == {"type": "gt", "params": [3600]}
+    drift = rules["sling-sync-drift-3-runs-in-a-row"]
+    (sql,) = alert_sql({"groups": [{"rules": [drift]}]})
+    assert "FROM sync_drift_rows" in sql and "rn <= 3" in sql and "`greptime_value` AS drift_rows" in sql
+    assert "PARTITION BY `mission_cluster_id`, `pipeline`, `stream`" in sql
+    assert "ORDER BY `greptime_timestamp` DESC" in sql and "drift_rows <> 0" in sql
+    assert threshold(drift) == {"type": "gt", "params": [2]}
+    (query,) = [d for d in drift["data"] if d["refId"] == "A"]
+    assert query["datasourceUid"] == "greptimedb-mysql" and query["relativeTimeRange"]["from"] >= 86400
+    assert {"$labels.pipeline", "$labels.stream", "$labels.mission_cluster_id"} <= set(
+        re.findall(r"\$labels\.\w+", drift["annotations"]["summary"]))
 
 
 def test_alert_sql_uses_backticks_on_the_mysql_port():
     """On GreptimeDB's MySQL port "double quotes" are string literals: WHERE "col" = 'x' matches nothing."""
     for sql in alert_sql(load_yaml(PROVISIONING / "alerting" / "sling-sync-alerts.yaml")):
         assert '"' not in sql, f"double quotes in MySQL-dialect alert SQL: {sql}"
-        assert "`span_attributes." in sql
+        assert "`span_attributes." in sql or "`greptime_value`" in sql

@@ -1,8 +1,8 @@
-"""What the verification table computes, run on SQLite with made-up rows.
+"""What the verification queries compute, run on SQLite with made-up rows.
 
-This checks its logic (which verification is the latest, how its streams are joined), not GreptimeDB's
-dialect: the few GreptimeDB/Grafana-specific parts (Grafana's macros and variables, the JSON functions) are
-replaced or provided here, everything else runs as written.
+This checks their logic (which rows count as "3 in a row", which verification is the latest, how its streams
+are joined), not GreptimeDB's dialect: the few GreptimeDB/Grafana-specific parts (the time bound, Grafana's
+macros and variables, the JSON functions) are replaced or provided here, everything else runs as written.
 """
 
 from __future__ import annotations
@@ -10,8 +10,21 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from deploy_helpers import DASHBOARDS
-from telemetry_contract import iter_panels
+from deploy_helpers import DASHBOARDS, PROVISIONING, load_yaml
+from telemetry_contract import alert_sql, iter_panels
+
+DAY = 86400
+NOW = 10 * DAY
+
+
+def drift_rule_sql() -> str:
+    doc = load_yaml(PROVISIONING / "alerting" / "sling-sync-alerts.yaml")
+    (rule,) = [r for g in doc["groups"] for r in g["rules"] if r["uid"] == "sling-sync-drift-3-runs-in-a-row"]
+    (sql,) = alert_sql({"groups": [{"rules": [rule]}]})
+    bound = "now() - INTERVAL 1 DAY"
+    assert sql.count(bound) == 1, "the drift rule's time bound changed: adapt this test"
+    return sql.replace(bound, str(NOW - DAY))
+
 
 def latest_verification_sql() -> str:
     d = json.loads((DASHBOARDS / "sling-sync.json").read_text(encoding="utf-8"))
@@ -23,6 +36,35 @@ def latest_verification_sql() -> str:
         sql = sql.replace(grafana, value)
     assert "$" not in sql, f"an unsubstituted Grafana variable or macro: {sql}"
     return sql
+
+
+def test_drift_rule_fires_only_on_three_drifted_verifications_in_a_row():
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE sync_drift_rows (greptime_timestamp INTEGER, greptime_value REAL, "
+               "mission_cluster_id TEXT, pipeline TEXT, stream TEXT)")
+    # (cluster, pipeline, stream) -> drift of each verified run, newest first, 5 minutes apart
+    series = {
+        ("m1", "orders", "main.orders"): [3, 3, 5],          # fires
+        ("m1", "orders", "main.items"): [3, 0, 3],           # a match in between
+        ("m1", "users", "main.users"): [-2, -2, -2],         # rows missing counts as drift: fires
+        ("m1", "users", "main.roles"): [4, 4],               # only 2 verifications so far
+        ("m1", "assets", "main.assets"): [0, 3, 3, 3],       # the newest run matched again
+        ("m2", "orders", "main.orders"): [1, 0, 0],          # same names, other mission cluster
+    }
+    for (cluster, pipeline, stream), values in series.items():
+        for i, v in enumerate(values):
+            db.execute("INSERT INTO sync_drift_rows VALUES (?, ?, ?, ?, ?)", (NOW - 300 * i, v, cluster, pipeline, stream))
+    # older than the rule's day: does not make the two recent drifts a third
+    db.execute("INSERT INTO sync_drift_rows VALUES (?, 7, 'm1', 'users', 'main.roles')", (NOW - DAY - 60,))
+    rows = db.execute(drift_rule_sql()).fetchall()
+    values = {(c, p, s): v for c, p, s, v in rows}
+    assert values == {
+        ("m1", "orders", "main.orders"): 3.0, ("m1", "orders", "main.items"): 2.0,
+        ("m1", "users", "main.users"): 3.0, ("m1", "users", "main.roles"): 2.0,
+        ("m1", "assets", "main.assets"): 2.0, ("m2", "orders", "main.orders"): 1.0,
+    }
+    firing = {k for k, v in values.items() if v > 2}  # the rule's threshold: gt 2
+    assert firing == {("m1", "orders", "main.orders"), ("m1", "users", "main.users")}
 
 
 def _json_get(kind):
