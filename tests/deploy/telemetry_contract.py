@@ -5,7 +5,10 @@
 `emitted(src_dir)` pulls span names, tracing field names, recorded attributes, resource attributes,
 metric instruments (with their unit from `sync::metrics::SPECS`) and metric labels out of the Rust
 sources (literal names, as written in the code).
-`contract_problems(...)` compares the two, with metric names as GreptimeDB translates them.
+`contract_problems(...)` compares the two, with metric names as GreptimeDB translates them. Where a
+query names one span (`span_name = '…'`), one event (`body = '…'`, the event's message) or a metric
+table, its attributes, log attributes or label columns must belong to that span, event or metric:
+a field renamed in one place only (`drift_rows` is on a span, an event and a metric) is still caught.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ _RES_ATTR_COL = re.compile(r"resource_attributes\.([A-Za-z_][A-Za-z0-9_.]*)")
 _JSON_ATTR = re.compile(r"json_get_\w+\(\s*(log_attributes|resource_attributes)\s*,\s*'([^']+)'\s*\)")
 _SPAN_NAME_EQ = re.compile(r"span_name\s*(?:=|<>|!=)\s*'([^']+)'")
 _SPAN_NAME_IN = re.compile(r"span_name\s+(?:NOT\s+)?IN\s*\(([^)]*)\)", re.IGNORECASE)
+_BODY_EQ = re.compile(r"\bbody\s*=\s*'([^']+)'")
 _TABLE = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_\"`][A-Za-z0-9_.\"`]*)", re.IGNORECASE)
 _QUOTED = re.compile(r"\"([^\"]+)\"|`([^`]+)`")
 _STRING = re.compile(r"'(?:[^']|'')*'")
@@ -52,6 +56,8 @@ class Refs:
     resource_attrs: set[str] = field(default_factory=set)
     tables: set[str] = field(default_factory=set)
     quoted_columns: set[str] = field(default_factory=set)
+    # log record bodies matched exactly: the message of the tracing event that wrote them
+    bodies: set[str] = field(default_factory=set)
 
     def update(self, other: "Refs") -> None:
         for k in self.__dataclass_fields__:
@@ -71,6 +77,7 @@ def referenced(sql: str) -> Refs:
     for col, key in _JSON_ATTR.findall(sql):
         (r.log_attrs if col == "log_attributes" else r.resource_attrs).add(_json_path_key(key))
     r.span_names.update(_SPAN_NAME_EQ.findall(sql))
+    r.bodies.update(_BODY_EQ.findall(sql))
     for group in _SPAN_NAME_IN.findall(sql):
         r.span_names.update(re.findall(r"'([^']+)'", group))
     for t in _TABLE.findall(sql):
@@ -200,6 +207,10 @@ class Emitted:
     metric_labels: set[str] = field(default_factory=set)
     # span name -> fields declared when the span is created (tracing can only `record` declared fields)
     span_fields: dict[str, set[str]] = field(default_factory=dict)
+    # event message (a literal; it becomes the log record's body) -> the fields of that event
+    event_fields: dict[str, set[str]] = field(default_factory=dict)
+    # instrument name -> the attributes its data points carry (its labels / tag columns)
+    labels_of: dict[str, set[str]] = field(default_factory=dict)
 
     def instruments(self) -> dict[str, str]:
         out = {n: "counter" for n in self.counters}
@@ -213,6 +224,14 @@ class Emitted:
         for name, kind in self.instruments().items():
             tables |= prometheus_names(name, kind, self.specs.get(name, (kind, ""))[1])
         return tables
+
+    def table_labels(self) -> dict[str, set[str]]:
+        """Metric table (or PromQL name) -> the label columns GreptimeDB gives it."""
+        out: dict[str, set[str]] = {}
+        for name, kind in self.instruments().items():
+            for table in prometheus_names(name, kind, self.specs.get(name, (kind, ""))[1]):
+                out.setdefault(table, set()).update(self.labels_of.get(name, set()))
+        return out
 
 
 def emitted(src_dir: Path) -> Emitted:
@@ -231,11 +250,17 @@ def emitted(src_dir: Path) -> Emitted:
                 e.span_names.add(name)
                 e.span_fields.setdefault(name, set()).update(declared)
             e.fields.update(declared)
+            if not macro.endswith("span") and strings:
+                # The message is the last literal argument (`"verify stream"`); a format string such as
+                # `"{summary}"` is recorded too but no query can match it as a body.
+                e.event_fields.setdefault(strings[-1][1:-1], set()).update(declared)
             metric_fields = _METRIC_FIELD.findall(plain)
+            labels = {f for f in declared if "." not in f}
             for kind, name in metric_fields:
                 {"histogram": e.histograms, "gauge": e.gauges}.get(kind, e.counters).add(name)
+                e.labels_of.setdefault(name, set()).update(labels)
             if metric_fields:
-                e.metric_labels.update(f for f in declared if "." not in f)
+                e.metric_labels.update(labels)
         e.fields.update(_RECORD.findall(text))
         e.resource_attrs.update(_KEYVALUE.findall(text))
         for kind, name in _METER_API.findall(text):
@@ -281,6 +306,26 @@ def dashboard_promql(dashboard: dict) -> list[str]:
             if isinstance(t.get("expr"), str)]
 
 
+_LEGEND_LABEL = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def legend_problems(dashboard: dict, em: Emitted) -> list[str]:
+    """`{{label}}` in a PromQL target's legend must be a label of the metrics its expression reads."""
+    out = []
+    table_labels = em.table_labels()
+    for p in iter_panels(dashboard.get("panels")):
+        for t in p.get("targets", []) or []:
+            if not isinstance(t.get("expr"), str):
+                continue
+            known = promql_refs(t["expr"]).metrics & set(table_labels)
+            labels = set().union(*(table_labels[m] for m in known)) | PROM_BUILTIN_LABELS
+            for label in _LEGEND_LABEL.findall(t.get("legendFormat") or ""):
+                if label not in labels:
+                    out.append(f"panel {p.get('title')!r}: legend label {label!r} is not a label of "
+                               f"{', '.join(sorted(known)) or 'its metrics'} in src/")
+    return out
+
+
 def alert_promql(alerts: dict) -> list[str]:
     return [d["model"]["expr"] for g in alerts.get("groups", []) for rule in g.get("rules", [])
             for d in rule.get("data", []) if isinstance(d.get("model", {}).get("expr"), str)]
@@ -302,12 +347,17 @@ PROM_BUILTIN_LABELS = {"le", "job", "instance", "__name__"}
 def promql_problems(exprs: list[str], em: Emitted) -> list[str]:
     out = []
     tables = em.metric_tables()
+    table_labels = em.table_labels()
     for expr in exprs:
         r = promql_refs(expr)
         for m in sorted(r.metrics - tables):
             out.append(f"PromQL metric {m!r} is not a name GreptimeDB gives any instrument in src/ ({expr[:80]})")
-        for label in sorted(r.labels - em.metric_labels - PROM_BUILTIN_LABELS):
-            out.append(f"PromQL label {label!r} is not an attribute of any metric in src/ ({expr[:80]})")
+        # Labels of the metrics this expression reads (all metric labels when it names none the code has).
+        known = sorted(r.metrics & tables)
+        allowed = set().union(*(table_labels[m] for m in known)) if known else em.metric_labels
+        for label in sorted(r.labels - allowed - PROM_BUILTIN_LABELS):
+            where = f"of {', '.join(known)}" if known else "of any metric"
+            out.append(f"PromQL label {label!r} is not an attribute {where} in src/ ({expr[:80]})")
     for name, kind in sorted(em.instruments().items()):
         if name not in em.specs:
             out.append(f"metric {name!r} is emitted but has no Spec (unit) in src/")
@@ -338,14 +388,34 @@ def contract_problems(sql_list: list[str], em: Emitted) -> list[str]:
                     out.append(problem)
     for a in sorted(refs.log_attrs - em.fields):
         out.append(f"log attribute {a!r} is queried but never set as an event field in src/")
+    for b in sorted(refs.bodies - set(em.event_fields)):
+        out.append(f"log body {b!r} is queried but no tracing event in src/ has that message")
+    # Per event: a query on one log body may only read the fields of the event with that message.
+    for sql in sql_list:
+        r = referenced(sql)
+        if len(r.bodies) == 1 and r.bodies <= set(em.event_fields):
+            (body,) = r.bodies
+            for a in sorted(r.log_attrs - em.event_fields[body] - refs.log_attrs.difference(em.fields)):
+                problem = f"log attribute {a!r} is queried on event {body!r}, which does not set it in src/"
+                if problem not in out:
+                    out.append(problem)
     for a in sorted(refs.resource_attrs - em.resource_attrs - em.fields):
         out.append(f"resource attribute {a!r} is queried but never set in src/")
     allowed_tables = {TRACE_TABLE, LOG_TABLE} | em.metric_tables()
     for t in sorted(refs.tables - allowed_tables):
         out.append(f"table {t!r} is neither {TRACE_TABLE}/{LOG_TABLE} nor a metric table the code produces")
+    # Quoted columns: the fixed columns of the OTel tables, plus the label columns of the metric tables
+    # that query reads (each metric has its own labels).
     known_columns = TRACE_COLUMNS | LOG_COLUMNS | METRIC_COLUMNS
-    for c in sorted(refs.quoted_columns - known_columns):
-        out.append(f"quoted column {c!r} is not a column of the GreptimeDB OTel tables")
+    table_labels = em.table_labels()
+    for sql in sql_list:
+        r = referenced(sql)
+        labels = set().union(*(table_labels.get(t, set()) for t in r.tables))
+        for c in sorted(r.quoted_columns - known_columns - labels):
+            where = f"nor a label of {', '.join(sorted(r.tables & set(table_labels)))}" if labels else ""
+            problem = f"quoted column {c!r} is not a column of the GreptimeDB OTel tables {where}".rstrip()
+            if problem not in out:
+                out.append(problem)
     return out
 
 

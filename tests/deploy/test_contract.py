@@ -5,6 +5,8 @@ emits, these tests fail (instead of the dashboard silently showing nothing)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from deploy_helpers import DASHBOARDS, SRC
@@ -14,6 +16,7 @@ from telemetry_contract import (
     all_refs,
     contract_problems,
     emitted,
+    legend_problems,
     load_promql,
     load_queries,
     prometheus_names,
@@ -165,9 +168,70 @@ def test_attributes_are_checked_per_span(code):
     assert contract_problems(good, code) == []
 
 
+# Issue 11: verification (src/sync/spans.rs verify_span/verify_stream, src/sync/metrics.rs stream_drift).
+VERIFY_SPAN = "sync.verify"
+VERIFY_SPAN_ATTRS = {"pipeline", "sync_job_id", "verify_status", "drift_rows"}
+VERIFY_EVENT = "verify stream"  # the message: the body of its log record, the name of its span event
+VERIFY_EVENT_FIELDS = {"stream", "source_rows", "target_rows", "drift_rows", "status", "warnings"}
+DRIFT_TABLE = "sync_drift_rows"
+DRIFT_LABELS = {"mission_cluster_id", "pipeline", "stream"}
+
+
 def test_code_emits_the_verify_contract(code):
-    """Issue 11: the verification span, its attributes and the drift gauge (dashboards to follow)."""
-    assert "sync.verify" in code.span_names
-    assert {"verify_status", "drift_rows"} <= code.span_fields["sync.verify"] | code.fields
-    metrics_rs = (SRC / "sync" / "metrics.rs").read_text(encoding="utf-8")
-    assert "gauge.sync_drift_rows" in metrics_rs
+    """The names issue 11 fixed, each where it belongs: on the span, on the per-stream event, on the gauge."""
+    assert VERIFY_SPAN in code.span_names
+    assert VERIFY_SPAN_ATTRS <= code.span_fields[VERIFY_SPAN], code.span_fields[VERIFY_SPAN]
+    assert VERIFY_EVENT_FIELDS <= code.event_fields.get(VERIFY_EVENT, set()), code.event_fields.get(VERIFY_EVENT)
+    assert DRIFT_TABLE in code.gauges and code.specs[DRIFT_TABLE][0] == "gauge"
+    assert code.table_labels()[DRIFT_TABLE] == DRIFT_LABELS
+
+
+def test_queries_cover_the_verify_contract(queries):
+    """The drift panels and the drift alert read the verification names (the contract test above then holds
+    them to what src/ emits)."""
+    refs = all_refs(queries)
+    assert VERIFY_SPAN in refs.span_names and "verify_status" in refs.span_attrs
+    assert VERIFY_EVENT in refs.bodies
+    assert {"stream", "status", "drift_rows", "warnings"} <= refs.log_attrs
+    assert DRIFT_TABLE in refs.tables, "the drift alert reads the gauge table"
+    assert DRIFT_LABELS | {"greptime_value", "greptime_timestamp"} <= refs.quoted_columns
+    assert any(DRIFT_TABLE in promql_refs(e).metrics for e in load_promql(DASHBOARDS))
+
+
+def test_legends_only_name_labels_of_their_metric(code):
+    for f in sorted(DASHBOARDS.glob("*.json")):
+        problems = legend_problems(json.loads(f.read_text(encoding="utf-8")), code)
+        assert not problems, "\n".join(problems)
+    fake = {"panels": [{"title": "t", "targets": [
+        {"expr": "last_over_time(sync_drift_rows[1h])", "legendFormat": "{{pipeline}} {{stream}} {{streamz}}"},
+        {"expr": "sync_rows_total", "legendFormat": "{{stream}}"}]}]}
+    problems = legend_problems(fake, code)
+    assert len(problems) == 2 and "'streamz'" in problems[0] and "sync_rows_total" in problems[1], problems
+
+
+def test_verify_contract_check_is_per_span_event_and_metric(queries, code):
+    """Negative self-check: names that exist somewhere in src/ but not on the span, event or metric queried
+    (the way a rename in one place would look) are each reported once."""
+    fake = [
+        # `attempt` is a log attribute (of Sling lines), not a field of the verify stream event
+        "SELECT json_get_int(log_attributes, 'attempt') FROM opentelemetry_logs WHERE body = 'verify stream'",
+        # no event has this message
+        "SELECT json_get_int(log_attributes, 'drift_rows') FROM opentelemetry_logs WHERE body = 'verify streams'",
+        # `exit_code` is a span attribute, of sling.attempt only
+        "SELECT \"span_attributes.exit_code\" FROM opentelemetry_traces WHERE span_name = 'sync.verify'",
+        # `status` labels sync_rows_total, not the drift gauge
+        "SELECT `status`, `stream` FROM sync_drift_rows",
+        # `stream` labels the drift gauge only
+        "SELECT `stream` FROM sync_rows_total",
+    ]
+    baseline = set(contract_problems(queries, code))
+    problems = [p for p in contract_problems(queries + fake, code) if p not in baseline]
+    joined = "\n".join(problems)
+    for needle in ("'attempt' is queried on event 'verify stream'", "log body 'verify streams'",
+                   "'exit_code' is queried on span 'sync.verify'", "'status' is not a column",
+                   "'stream' is not a column"):
+        assert needle in joined, f"the contract check missed {needle!r}: {problems}"
+    assert len(problems) == 5, problems
+    prom = promql_problems(['last_over_time(sync_drift_rows{sync_mode="x"}[1h])',
+                            'sum by (stream) (sum_over_time(sync_rows_total[1h]))'], code)
+    assert len(prom) == 2 and "'sync_mode'" in prom[0] and "'stream'" in prom[1], prom

@@ -141,10 +141,32 @@ class TestDashboard:
                 continue
             if "opentelemetry_traces" in s and "$__timeFilter" not in s:
                 pytest.fail(f"panel {p['title']!r} scans traces without $__timeFilter")
-            if "'sync.pipeline'" in s or "'sling.attempt'" in s:
+            if "'sync.pipeline'" in s or "'sling.attempt'" in s or "'sync.verify'" in s:
                 assert "${pipeline" in s, f"panel {p['title']!r} ignores the pipeline variable"
             if "opentelemetry_" in s:
                 assert "${mission_cluster_id" in s, f"panel {p['title']!r} ignores the mission_cluster_id variable"
+
+    def test_verification_row_shows_drift_per_stream_and_the_latest_verification(self, name, d):
+        """Issue 11: drift per pipeline/stream over time, and the latest verification per pipeline with its
+        status, each stream's status and warnings, and the trace links."""
+        panels = {p["title"]: p for p in iter_panels(d["panels"]) if p["type"] != "row"}
+        drift = panels["Drift rows per stream"]
+        (expr,) = [t["expr"] for t in drift["targets"]]
+        assert drift["type"] == "timeseries" and drift["datasource"]["type"] == "prometheus"
+        assert promql_refs(expr).metrics == {"sync_drift_rows"}
+        assert "{{stream}}" in drift["targets"][0]["legendFormat"] and "{{pipeline}}" in drift["targets"][0]["legendFormat"]
+        latest = panels["Latest verification per pipeline"]
+        (sql,) = [t["rawSql"] for t in latest["targets"]]
+        assert latest["type"] == "table"
+        assert "span_name = 'sync.verify'" in sql and "body = 'verify stream'" in sql
+        # newest verification per (cluster, pipeline); its streams joined by the span that emitted them
+        assert re.search(r"ROW_NUMBER\(\) OVER \(PARTITION BY \S*mission_cluster_id\S*, \S*pipeline\S* ORDER BY \S*timestamp\S* DESC\)", sql)
+        assert "WHERE v.rn = 1" in sql and "ON s.trace_id = v.trace_id AND s.span_id = v.span_id" in sql
+        selected = sql.split("FROM")[0]
+        for column in ("verify_status", "stream", "status", "drift_rows", "warnings", "trace_id"):
+            assert re.search(rf"\.{column}\b", selected), f"the latest-verification table lacks {column}"
+        by_status = panels["Verifications by status"]
+        assert "\"span_attributes.verify_status\"" in by_status["targets"][0]["rawSql"]
 
     def test_promql_panels_cover_staleness_rows_failures_and_p95(self, name, d):
         prom = {p["title"]: " ".join(t["expr"] for t in p["targets"])
@@ -193,8 +215,9 @@ class TestDashboard:
                     to_logs += 1
         assert to_trace >= 3, "job/failure/log rows need a link to their trace"
         assert to_logs >= 2, "job/failure rows need a link to their log lines"
-        # and the log panels filter on that variable
-        log_sql = [s for s in dashboard_sql(d) if "opentelemetry_logs" in s]
+        # and the panels listing log lines filter on that variable (the verification table only joins
+        # its stream events to its spans)
+        log_sql = [s for s in dashboard_sql(d) if "opentelemetry_logs" in s and "opentelemetry_traces" not in s]
         assert log_sql and all("trace_id = ${trace_id" in s for s in log_sql)
 
 
@@ -203,10 +226,15 @@ def all_promql() -> list[str]:
     return out + alert_promql(load_yaml(PROVISIONING / "alerting" / "sling-sync-alerts.yaml"))
 
 
+# Gauges whose value is signed: the latest one is the answer (max_over_time would hide -5 behind a later 0).
+SIGNED_GAUGES = {"sync_drift_rows"}
+
+
 def test_promql_adds_delta_samples_and_spans_gauge_gaps():
     """Counters and histograms are exported as deltas (README: GreptimeDB up to 1.2 stores them as the count of
     their interval), so only sum_over_time gives right totals: increase()/rate() assume cumulative series.
-    Gauges arrive once per run, so they are read with max_over_time over a window longer than the schedule."""
+    Gauges arrive once per run, so they are read with max_over_time over a window longer than the schedule,
+    or with last_over_time when they are signed (drift)."""
     exprs = all_promql()
     assert exprs
     for e in exprs:
@@ -214,6 +242,10 @@ def test_promql_adds_delta_samples_and_spans_gauge_gaps():
         for m in promql_refs(e).metrics:
             if m.endswith(("_total", "_bucket", "_sum", "_count")):
                 assert re.search(r"sum_over_time\(\s*" + m + r"\b", e), f"{m} not under sum_over_time: {e}"
+            elif m in SIGNED_GAUGES:
+                assert re.search(r"last_over_time\(\s*" + m + r"\b", e), f"signed gauge {m} not under last_over_time: {e}"
+                window = re.search(r"last_over_time\(\s*" + m + r"\{[^}]*\}\[(\d+)([hd])\]", e)
+                assert window and int(window.group(1)) * {"h": 3600, "d": 86400}[window.group(2)] >= 3600, e
             else:
                 assert re.search(r"max_over_time\(\s*" + m + r"\b", e), f"gauge {m} not under max_over_time: {e}"
 
@@ -285,9 +317,9 @@ def alert_rules() -> list[dict]:
     return [r for g in doc["groups"] for r in g["rules"]]
 
 
-def test_alert_rules_are_the_two_expected_and_well_formed():
+def test_alert_rules_are_the_three_expected_and_well_formed():
     rules = {r["uid"]: r for r in alert_rules()}
-    assert set(rules) == {"sling-sync-3-failures-in-a-row", "sling-sync-no-success-1h"}
+    assert set(rules) == {"sling-sync-3-failures-in-a-row", "sling-sync-no-success-1h", "sling-sync-drift-3-runs-in-a-row"}
     ds_uids = {d["uid"] for d in datasources()}
     for r in rules.values():
         refs = {d["refId"] for d in r["data"]}
@@ -325,10 +357,20 @@ def test_alert_rule_semantics():
     window = re.search(r"\[(\d+)d\]", expr)
     assert window and int(window.group(1)) * 86400 <= query["relativeTimeRange"]["from"]
     assert threshold(hour) == {"type": "gt", "params": [3600]}
+    drift = rules["sling-sync-drift-3-runs-in-a-row"]
+    (sql,) = alert_sql({"groups": [{"rules": [drift]}]})
+    assert "FROM sync_drift_rows" in sql and "rn <= 3" in sql and "`greptime_value` AS drift_rows" in sql
+    assert "PARTITION BY `mission_cluster_id`, `pipeline`, `stream`" in sql
+    assert "ORDER BY `greptime_timestamp` DESC" in sql and "drift_rows <> 0" in sql
+    assert threshold(drift) == {"type": "gt", "params": [2]}
+    (query,) = [d for d in drift["data"] if d["refId"] == "A"]
+    assert query["datasourceUid"] == "greptimedb-mysql" and query["relativeTimeRange"]["from"] >= 86400
+    assert {"$labels.pipeline", "$labels.stream", "$labels.mission_cluster_id"} <= set(
+        re.findall(r"\$labels\.\w+", drift["annotations"]["summary"]))
 
 
 def test_alert_sql_uses_backticks_on_the_mysql_port():
     """On GreptimeDB's MySQL port "double quotes" are string literals: WHERE "col" = 'x' matches nothing."""
     for sql in alert_sql(load_yaml(PROVISIONING / "alerting" / "sling-sync-alerts.yaml")):
         assert '"' not in sql, f"double quotes in MySQL-dialect alert SQL: {sql}"
-        assert "`span_attributes." in sql
+        assert "`span_attributes." in sql or "`greptime_value`" in sql
