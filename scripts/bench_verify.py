@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench  # noqa: E402  (the shared harness: timed(), base_env(), bench_noop())
+import bench  # noqa: E402  (the shared harness: run(), pairs(), spread(), base_env(), bench_noop())
 
 ROOT = bench.ROOT
 BEGIN = "<!-- verify: kept by scripts/bench_verify.py -->"
@@ -33,14 +33,16 @@ def pipeline(source, target, schema_src, schema_tgt, streams):
 
 def measure(name, sling, env, file, runs):
     cmd = bench.wrapper_cmd(sling, file)
-    bench.timed(cmd, {**env, "SYNC_VERIFY": "off"})  # first copy, not counted
-    off, on = [], []
-    for _ in range(runs):
-        off.append(bench.timed(cmd, {**env, "SYNC_VERIFY": "off"})[0])
-        on.append(bench.timed(cmd, {**env, "SYNC_VERIFY": "report"})[0])
-    o, r = statistics.median(off), statistics.median(on)
-    print(f"{name}: off {o:.3f}s report {r:.3f}s verification {r - o:+.3f}s", flush=True)
-    return {"name": name, "runs": runs, "off": o, "report": r}
+    bench.run(cmd, {**env, "SYNC_VERIFY": "off"})  # the first copy, not counted
+    # ABBA after a warm-up of each (bench.pairs), so a trend in the machine's load hits both sides alike.
+    off, on = bench.pairs(lambda: bench.run(cmd, {**env, "SYNC_VERIFY": "off"}),
+                          lambda: bench.run(cmd, {**env, "SYNC_VERIFY": "report"}), runs)
+    off, on = [r.wall for r in off], [r.wall for r in on]
+    added = [b - a for a, b in zip(off, on)]
+    row = {"name": name, "runs": runs, "off": bench.spread(off, "{:.3f} s"), "report": bench.spread(on, "{:.3f} s"),
+           "added": bench.spread(added, "{:+.3f} s")}
+    print(f"{name}: off {row['off']} report {row['report']} verification adds {row['added']}", flush=True)
+    return row
 
 
 def sqlite_case(sling, tmp, streams, runs):
@@ -87,19 +89,20 @@ def write(path, rows, noop, quick):
         "## Verification cost (issue 11)",
         "",
         f"Measured {now} by `scripts/bench_verify.py`{' --quick' if quick else ''}, same machine, release build. Incremental "
-        "runs with nothing new to copy, `SYNC_VERIFY=off` and `report` alternated; medians. The difference is what "
+        "runs with nothing new to copy, `SYNC_VERIFY=off` and `report` in ABBA pairs after a warm-up of each; median "
+        "[min–max]; \"adds\" is the difference within each pair. It is what "
         "verification adds to one pipeline (target: at most 1 s for up to 10 streams; nothing when `off`, where no "
         "Sling call is made).",
         "",
-        "| Pipeline | Runs | `off` | `report` | Verification adds |",
+        "| Pipeline | Pairs | `off` | `report` | Verification adds |",
         "|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['name']} | {r['runs']} | {r['off']:.3f} s | {r['report']:.3f} s | **{r['report'] - r['off']:+.3f} s** |")
+        lines.append(f"| {r['name']} | {r['runs']} | {r['off']} | {r['report']} | **{r['added']}** |")
     lines += [
         "",
         f"noop over {noop['files']} pipeline files (2 shared connections), now with schema and checkpoint validation: "
-        f"**{noop['seconds']:.3f} s** (target ≤ 1 s).",
+        f"**{noop['wall']}** (target ≤ 1 s), wrapper CPU {noop['own']}.",
         END,
     ]
     text = path.read_text() if path.exists() else ""
