@@ -144,13 +144,19 @@ def test_contract_check_rejects_names_the_code_does_not_produce(queries, code):
         "SELECT \"no_such_column_xyz\" FROM opentelemetry_traces",
         "SELECT `span_attributes.another_fake_xyz` FROM opentelemetry_traces",
     ]
+    _assert_each_reported(queries, code, fake, 7, (
+        "definitely_not_emitted_xyz", "sync.nope", "bogus_log_attr_xyz", "bogus_resource_xyz",
+        "sync_bogus_metric_total", "no_such_column_xyz", "another_fake_xyz"))
+
+
+def _assert_each_reported(queries, code, fake, count, needles):
+    """The fake queries added to the real ones give exactly `count` new problems, naming every needle."""
     baseline = set(contract_problems(queries, code))
     problems = [p for p in contract_problems(queries + fake, code) if p not in baseline]
     joined = "\n".join(problems)
-    for needle in ("definitely_not_emitted_xyz", "sync.nope", "bogus_log_attr_xyz", "bogus_resource_xyz",
-                   "sync_bogus_metric_total", "no_such_column_xyz", "another_fake_xyz"):
-        assert needle in joined, f"the contract check missed {needle}: {problems}"
-    assert len(problems) == 7, problems
+    for needle in needles:
+        assert needle in joined, f"the contract check missed {needle!r}: {problems}"
+    assert len(problems) == count, problems
 
 
 def test_real_metric_tables_are_accepted(code):
@@ -224,14 +230,9 @@ def test_verify_contract_check_is_per_span_event_and_metric(queries, code):
         # `stream` labels the drift gauge only
         "SELECT `stream` FROM sync_rows_total",
     ]
-    baseline = set(contract_problems(queries, code))
-    problems = [p for p in contract_problems(queries + fake, code) if p not in baseline]
-    joined = "\n".join(problems)
-    for needle in ("'attempt' is queried on event 'verify stream'", "log body 'verify streams'",
-                   "'exit_code' is queried on span 'sync.verify'", "'status' is not a column",
-                   "'stream' is not a column"):
-        assert needle in joined, f"the contract check missed {needle!r}: {problems}"
-    assert len(problems) == 5, problems
+    _assert_each_reported(queries, code, fake, 5, (
+        "'attempt' is queried on event 'verify stream'", "log body 'verify streams'",
+        "'exit_code' is queried on span 'sync.verify'", "'status' is not a column", "'stream' is not a column"))
     prom = promql_problems(['last_over_time(sync_drift_rows{sync_mode="x"}[1h])',
                             'sum by (stream) (sum_over_time(sync_rows_total[1h]))'], code)
     assert len(prom) == 2 and "'sync_mode'" in prom[0] and "'stream'" in prom[1], prom

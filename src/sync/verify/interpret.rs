@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use super::checkpoint::Checkpoint;
 use super::output::ResultSet;
 use super::plan::{Comparison, Counted};
-use super::report::{StreamStatus, StreamVerify, Warning};
+use super::report::{StreamVerify, Warning};
 
 /// One side's first-round result: `count(*)` and `max(update_key)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,8 +163,7 @@ pub fn interpret(
             None => return StreamVerify::error("as-of-checkpoint count did not run"),
         },
     };
-    let drift = target.rows as i64 - source_rows as i64;
-    match drift.cmp(&0) {
+    match target.rows.cmp(&source_rows) {
         Ordering::Greater if c.incremental => warnings.push(Warning::DeletesNotPropagated),
         Ordering::Greater => notes.push("the target has rows the source no longer has".to_owned()),
         Ordering::Less => warnings.push(Warning::RowsMissing),
@@ -180,24 +179,19 @@ pub fn interpret(
     }
     warnings.sort();
     warnings.dedup();
-    StreamVerify {
-        source_rows: Some(source_rows),
-        target_rows: Some(target.rows),
-        drift_rows: Some(drift),
-        status: if drift == 0 {
-            StreamStatus::Match
-        } else {
-            StreamStatus::Drift
-        },
+    StreamVerify::counted(
+        source_rows,
+        target.rows,
         warnings,
-        note: (!notes.is_empty()).then(|| notes.join("; ")),
-    }
+        (!notes.is_empty()).then(|| notes.join("; ")),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sync::verify::dialect::TableRef;
+    use crate::sync::verify::report::StreamStatus;
     use serde_json::json;
 
     fn counted(incremental: bool, key: Option<&str>) -> Counted {

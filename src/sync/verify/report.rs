@@ -105,6 +105,29 @@ pub struct StreamVerify {
 }
 
 impl StreamVerify {
+    /// Both sides counted: the drift and the status follow from the counts.
+    pub fn counted(
+        source_rows: u64,
+        target_rows: u64,
+        warnings: Vec<Warning>,
+        note: Option<String>,
+    ) -> Self {
+        let drift = i128::from(target_rows) - i128::from(source_rows);
+        let drift = i64::try_from(drift).unwrap_or(if drift > 0 { i64::MAX } else { i64::MIN });
+        Self {
+            source_rows: Some(source_rows),
+            target_rows: Some(target_rows),
+            drift_rows: Some(drift),
+            status: if drift == 0 {
+                StreamStatus::Match
+            } else {
+                StreamStatus::Drift
+            },
+            warnings,
+            note,
+        }
+    }
+
     pub fn skipped(note: impl Into<String>) -> Self {
         Self {
             source_rows: None,

@@ -115,19 +115,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn stream(source: u64, target: u64, warnings: Vec<Warning>) -> StreamVerify {
-        let drift = i64::try_from(target).unwrap_or(0) - i64::try_from(source).unwrap_or(0);
-        StreamVerify {
-            source_rows: Some(source),
-            target_rows: Some(target),
-            drift_rows: Some(drift),
-            status: if drift == 0 {
-                StreamStatus::Match
-            } else {
-                StreamStatus::Drift
-            },
-            warnings,
-            note: None,
-        }
+        StreamVerify::counted(source, target, warnings, None)
     }
 
     fn report(streams: Vec<(&str, StreamVerify)>) -> VerifyReport {
