@@ -954,11 +954,27 @@ fn flood_delivers_every_line(rx: &Receiver, protocol: &str, endpoint: String) {
     );
     let spans = c.spans();
     let attempt = by_name(&spans, "sling.attempt")[0];
-    assert!(
-        attempt.events.len() as u64 + u64::from(attempt.dropped_events_count) >= LINES as u64,
-        "every line is a span event or counted as dropped"
+    // Every event in the attempt span is also a log record carrying that span's id: kept as a span event or
+    // counted in `dropped_events_count`, whether the SDK dropped it or it was never built (beyond the bound).
+    let under_attempt = c
+        .log_records()
+        .iter()
+        .filter(|r| r.span_id == attempt.span_id)
+        .count();
+    assert!(under_attempt > LINES, "{under_attempt}");
+    assert_eq!(
+        attempt.events.len() + attempt.dropped_events_count as usize,
+        under_attempt,
+        "span events kept + dropped = the attempt's events"
     );
-    assert!(attempt.events.len() <= 10_000);
+    assert_eq!(attempt.events.len(), 10_000);
+    assert!(
+        attempt
+            .attributes
+            .iter()
+            .all(|kv| kv.key != "sling_line_events_skipped"),
+        "the skipped count is folded into dropped_events_count, not exported"
+    );
     // The source location (one line of spans.rs) would cost three attributes per event for nothing.
     assert!(attempt
         .events

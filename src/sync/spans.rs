@@ -28,6 +28,18 @@ pub const PIPELINE_SPAN: &str = "sync.pipeline";
 pub const ATTEMPT_SPAN: &str = "sling.attempt";
 pub const VERIFY_SPAN: &str = "sync.verify";
 
+/// Span events an exported span keeps; beyond this, the OTLP span's `dropped_events_count` says how many were lost
+/// (log records still carry every line). The SDK default (128) would drop most lines of an ordinary Sling run.
+pub const MAX_EVENTS_PER_SPAN: u32 = 10_000;
+/// The tracing event name of a Sling line that is not to become a span event: the attempt span already holds
+/// `MAX_EVENTS_PER_SPAN` of them, and building one only for the SDK to drop it cost most of telemetry's time in a
+/// flood. Telemetry keeps these out of span events and counts them into `dropped_events_count` (see
+/// `SKIPPED_EVENTS_FIELD`); they are still log records and batch output.
+pub const LOG_ONLY_LINE: &str = "sling line, log only";
+/// The attempt-span field that carries how many Sling lines were not made span events. Telemetry adds it to the
+/// span's `dropped_events_count` and removes it before export: it is not an attribute.
+pub const SKIPPED_EVENTS_FIELD: &str = "sling_line_events_skipped";
+
 /// `true` for a target telemetry exports as spans, span events and log records.
 pub fn is_exported(target: &str) -> bool {
     EXPORTED.contains(&target)
@@ -92,6 +104,7 @@ pub fn attempt_span(pipeline: &str, sync_job_id: &str, attempt: u32) -> Span {
         status = Empty,
         rows_synced = Empty,
         sling_log_lines = Empty,
+        sling_line_events_skipped = Empty,
         otel.status_code = Empty,
         otel.status_description = Empty,
     )
@@ -120,11 +133,19 @@ pub fn record_attempts(span: &Span, attempts: u32) {
     span.record("attempts", i64::from(attempts));
 }
 
-pub fn record_attempt_end(span: &Span, exit_code: Option<i32>, sling_log_lines: u64) {
+pub fn record_attempt_end(
+    span: &Span,
+    exit_code: Option<i32>,
+    sling_log_lines: u64,
+    line_events_skipped: u64,
+) {
     if let Some(code) = exit_code {
         span.record("exit_code", i64::from(code));
     }
     span.record("sling_log_lines", int(sling_log_lines));
+    if line_events_skipped > 0 {
+        span.record(SKIPPED_EVENTS_FIELD, int(line_events_skipped));
+    }
 }
 
 pub fn job_finished(sync_job_id: &str, status: Status, rows: u64, duration_seconds: f64) {
@@ -225,21 +246,37 @@ pub fn progress(pipeline: &str, stream: Option<&str>, rows: u64, rows_per_sec: O
 /// How often a running stream's progress becomes a tracing event.
 pub const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// One Sling line as a tracing event inside the attempt span: a span event and a log record downstream.
-pub fn sling_line(pipeline: &str, job_id: &str, attempt: u32, line: &RedactedLine) {
+/// One Sling line as a tracing event inside the attempt span: a log record downstream, and a span event when
+/// `span_event` (the attempt's first `MAX_EVENTS_PER_SPAN` lines; see `LOG_ONLY_LINE`).
+pub fn sling_line(
+    pipeline: &str,
+    job_id: &str,
+    attempt: u32,
+    line: &RedactedLine,
+    span_event: bool,
+) {
     let time = line.time.as_deref().unwrap_or("");
     let msg = line.message.as_str();
     macro_rules! line {
-        ($lvl:expr) => {
-            tracing::event!(target: SLING, $lvl, pipeline, sync_job_id = job_id, attempt, sling_time = time, "{msg}")
+        ($name:expr, $lvl:expr) => {
+            tracing::event!(name: $name, target: SLING, $lvl, pipeline, sync_job_id = job_id, attempt, sling_time = time, "{msg}")
         };
     }
-    match line.level {
-        Level::Trace => line!(tracing::Level::TRACE),
-        Level::Debug => line!(tracing::Level::DEBUG),
-        Level::Info => line!(tracing::Level::INFO),
-        Level::Warn => line!(tracing::Level::WARN),
-        Level::Error => line!(tracing::Level::ERROR),
+    macro_rules! at_level {
+        ($name:expr) => {
+            match line.level {
+                Level::Trace => line!($name, tracing::Level::TRACE),
+                Level::Debug => line!($name, tracing::Level::DEBUG),
+                Level::Info => line!($name, tracing::Level::INFO),
+                Level::Warn => line!($name, tracing::Level::WARN),
+                Level::Error => line!($name, tracing::Level::ERROR),
+            }
+        };
+    }
+    if span_event {
+        at_level!("sling line")
+    } else {
+        at_level!(LOG_ONLY_LINE)
     }
 }
 

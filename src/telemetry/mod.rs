@@ -11,6 +11,7 @@ mod console_log;
 pub mod health;
 pub mod log_queue;
 pub(crate) mod metrics;
+mod skipped_events;
 pub mod stdout;
 
 use std::collections::HashMap;
@@ -24,7 +25,7 @@ use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use tracing::Metadata;
 use tracing_subscriber::filter::filter_fn;
@@ -38,9 +39,7 @@ use crate::sync::spans;
 pub use batch_format::escape_control;
 pub use health::{ExportHealth, HealthSnapshot};
 
-/// Span events kept per span. The SDK default (128) would drop most lines of an ordinary Sling run; beyond this,
-/// the OTLP span's standard `dropped_events_count` says how many were lost (log records still carry every line).
-pub const MAX_EVENTS_PER_SPAN: u32 = 10_000;
+pub use spans::MAX_EVENTS_PER_SPAN;
 
 /// Where the front-end's own output goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,10 +135,13 @@ impl Telemetry {
             let tp = SdkTracerProvider::builder()
                 .with_resource(res.clone())
                 .with_max_events_per_span(MAX_EVENTS_PER_SPAN)
-                .with_batch_exporter(health::Tracked {
-                    inner: span_exporter,
-                    health: health.clone(),
-                })
+                .with_span_processor(skipped_events::CountSkippedEvents(
+                    BatchSpanProcessor::builder(health::Tracked {
+                        inner: span_exporter,
+                        health: health.clone(),
+                    })
+                    .build(),
+                ))
                 .build();
             let log_exporter = exporter!(LogExporter, &cfg, cfg.logs_endpoint, cfg.logs_headers)
                 .context("building the OTLP log exporter")?;
@@ -183,7 +185,10 @@ impl Telemetry {
                     // The source location would be the same line of spans.rs on every Sling line: three attributes
                     // per span event that say nothing, in time and memory.
                     .with_location(false)
-                    .with_filter(filter_fn(is_ours))
+                    // Lines beyond the span-event bound: counted, never built (see `skipped_events`).
+                    .with_filter(filter_fn(|m| {
+                        is_ours(m) && m.name() != spans::LOG_ONLY_LINE
+                    }))
                     .boxed(),
             );
             layers.push(

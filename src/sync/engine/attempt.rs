@@ -30,7 +30,7 @@ impl Engine {
         attempt: u32,
     ) -> (AttemptOutcome, BTreeMap<String, String>) {
         let span = spans::attempt_span(&ctx.pipeline.name, &ctx.job.sync_job_id, attempt);
-        let run = self
+        let (run, line_events_skipped) = self
             .spawn_and_stream(ctx, cmd, attempt)
             .instrument(span.clone())
             .await;
@@ -54,7 +54,7 @@ impl Engine {
             None,
             reason.as_deref().unwrap_or_default(),
         );
-        spans::record_attempt_end(&span, run.exit_code(), run.lines);
+        spans::record_attempt_end(&span, run.exit_code(), run.lines, line_events_skipped);
         let outcome = AttemptOutcome {
             attempt,
             exit_code: run.exit_code(),
@@ -68,13 +68,15 @@ impl Engine {
         (outcome, run.objects)
     }
 
+    /// Also returns how many lines were not made span events (beyond `spans::MAX_EVENTS_PER_SPAN`).
     async fn spawn_and_stream(
         &self,
         ctx: &AttemptCtx<'_>,
         cmd: &SlingCommand,
         attempt: u32,
-    ) -> AttemptRun {
+    ) -> (AttemptRun, u64) {
         let mut dropped = 0u64;
+        let (mut line_events, mut line_events_skipped) = (0u32, 0u64);
         let mut last_progress: Option<(Option<String>, std::time::Instant)> = None;
         let (sink, max_attempts) = (ctx.sink, ctx.max_attempts);
         let name = ctx.pipeline.name.as_str();
@@ -90,7 +92,13 @@ impl Engine {
                 });
             }
             AttemptEvent::Line(line) => {
-                spans::sling_line(name, job_id, attempt, &line);
+                let span_event = line_events < spans::MAX_EVENTS_PER_SPAN;
+                if span_event {
+                    line_events += 1;
+                } else {
+                    line_events_skipped += 1;
+                }
+                spans::sling_line(name, job_id, attempt, &line, span_event);
                 if sink.wants_logs()
                     && !sink.send_log(SyncEvent::Log {
                         pipeline: name.to_owned(),
@@ -155,6 +163,6 @@ impl Engine {
                 count: dropped,
             });
         }
-        run
+        (run, line_events_skipped)
     }
 }
