@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::logs::{LogBatch, LogExporter};
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::Temporality;
@@ -17,7 +16,7 @@ use opentelemetry_sdk::Resource;
 pub struct ExportHealth {
     ok: AtomicU64,
     failed: AtomicU64,
-    /// Log records that found the queue full while the collector was failing or stalled (see `log_queue`).
+    /// Log records that found the queue full while the collector was failing or stalled (see `otlp_logs::queue`).
     logs_dropped: AtomicU64,
     /// When the current run of failures began, and the last error text.
     failing: Mutex<Option<(chrono::DateTime<chrono::Utc>, String)>>,
@@ -33,7 +32,7 @@ pub struct HealthSnapshot {
 }
 
 impl ExportHealth {
-    fn observe(&self, signal: &str, result: &OTelSdkResult) {
+    pub(crate) fn observe(&self, signal: &str, result: &OTelSdkResult) {
         let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
         match result {
             Ok(()) => {
@@ -97,20 +96,6 @@ impl<E: SpanExporter> SpanExporter for Tracked<E> {
     }
     fn force_flush(&self) -> OTelSdkResult {
         self.inner.force_flush()
-    }
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource)
-    }
-}
-
-impl<E: LogExporter> LogExporter for Tracked<E> {
-    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
-        let r = self.inner.export(batch).await;
-        self.health.observe("logs", &r);
-        r
-    }
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
     }
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource)

@@ -2,15 +2,15 @@
 //! the front-end's own output, and a bounded shutdown.
 //!
 //! The engine only uses `tracing`. Here its spans become OTel spans (tracing-opentelemetry), its events become span
-//! events and OTel log records (opentelemetry-appender-tracing), and events on target `spans::METRICS` become metrics.
+//! events and OTel log records (our own encoder, `otlp_logs`), and events on target `spans::METRICS` become metrics.
 //! What is exported is decided by the explicit targets of `sync::spans`, never by module paths.
 
 pub(crate) mod batch_format;
 pub mod config;
 mod console_log;
 pub mod health;
-pub mod log_queue;
 pub(crate) mod metrics;
+pub mod otlp_logs;
 mod skipped_events;
 pub mod stdout;
 
@@ -21,9 +21,7 @@ use std::time::Duration;
 use anyhow::Context;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
-use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
-use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
@@ -57,7 +55,7 @@ type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 /// The running providers; `shutdown` flushes them within a bound.
 pub struct Telemetry {
     tracer: Option<SdkTracerProvider>,
-    logger: Option<SdkLoggerProvider>,
+    logs: Option<Arc<otlp_logs::LogQueue>>,
     meter: Option<SdkMeterProvider>,
     pub health: Arc<ExportHealth>,
     /// Writes out the batch output when dropped; kept past `shutdown` so the last lines still print.
@@ -125,7 +123,7 @@ impl Telemetry {
     pub fn init(cfg: OtelConfig, mission_cluster_id: &str, output: Output) -> anyhow::Result<Self> {
         let health = Arc::new(ExportHealth::default());
         let mut layers: Vec<BoxedLayer> = Vec::new();
-        let (mut tracer, mut logger, mut meter) = (None, None, None);
+        let (mut tracer, mut logs, mut meter) = (None, None, None);
         let mut stdout_guard = None;
         if !cfg.disabled {
             let res = resource(&cfg, mission_cluster_id);
@@ -143,22 +141,10 @@ impl Telemetry {
                     .build(),
                 ))
                 .build();
-            let log_exporter = exporter!(LogExporter, &cfg, cfg.logs_endpoint, cfg.logs_headers)
-                .context("building the OTLP log exporter")?;
-            // Not the SDK's batch processor: it drops records whenever its queue is full (see `log_queue`).
-            let log_processor = log_queue::BackPressureLogProcessor::new(
-                health::Tracked {
-                    inner: log_exporter,
-                    health: health.clone(),
-                },
-                cfg.log_queue,
-                health.clone(),
-            )
-            .context("starting the log export thread")?;
-            let lp = SdkLoggerProvider::builder()
-                .with_resource(res.clone())
-                .with_log_processor(log_processor)
-                .build();
+            // Not the SDK's log pipeline: it dropped records whenever its queue was full, and cost more CPU per
+            // Sling line than all the rest of the wrapper (see `otlp_logs`).
+            let log_queue = otlp_logs::start(&cfg, &res, &spans::EXPORTED, health.clone())
+                .context("starting the OTLP log export")?;
             let metric_exporter = exporter!(
                 MetricExporter,
                 &cfg,
@@ -192,7 +178,7 @@ impl Telemetry {
                     .boxed(),
             );
             layers.push(
-                OpenTelemetryTracingBridge::new(&lp)
+                otlp_logs::OtlpLogLayer::new(log_queue.clone(), &spans::EXPORTED)
                     .with_filter(filter_fn(is_ours))
                     .boxed(),
             );
@@ -201,7 +187,7 @@ impl Telemetry {
                     .with_filter(filter_fn(is_metric))
                     .boxed(),
             );
-            (tracer, logger, meter) = (Some(tp), Some(lp), Some(mp));
+            (tracer, logs, meter) = (Some(tp), Some(log_queue), Some(mp));
         }
         match output {
             Output::Stdout { json } => {
@@ -237,7 +223,7 @@ impl Telemetry {
             .context("installing the tracing subscriber")?;
         Ok(Self {
             tracer,
-            logger,
+            logs,
             meter,
             health,
             _stdout: stdout_guard,
@@ -263,7 +249,7 @@ impl Telemetry {
         if let Some(t) = self.tracer.take() {
             spawn(Box::new(move || t.shutdown_with_timeout(bound).is_ok()));
         }
-        if let Some(l) = self.logger.take() {
+        if let Some(l) = self.logs.take() {
             spawn(Box::new(move || l.shutdown_with_timeout(bound).is_ok()));
         }
         if let Some(m) = self.meter.take() {

@@ -1,0 +1,315 @@
+//! The log-record queue: every Sling line reaches the collector while the collector answers.
+//!
+//! The SDK's `BatchLogProcessor` drops a record whenever its queue is full, which a Sling flood does within
+//! milliseconds even with a collector that answers at once (21 % of 100k lines were lost). Here, as with batch stdout,
+//! a full queue makes the engine wait — it stops reading Sling's pipe and Sling waits — for as long as exports
+//! succeed. When the last export failed, or the one in progress has run longer than `STALL_BOUND`, records that do not
+//! fit are dropped at once and counted in `ExportHealth`: a dead or silent collector never holds a sync back by more
+//! than that bound.
+//!
+//! Records arrive already encoded (see `layer`); a batch is a buffer of them that goes out as one request.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use opentelemetry_sdk::error::OTelSdkError;
+
+use super::proto;
+use crate::telemetry::config::LogQueueConfig;
+use crate::telemetry::health::ExportHealth;
+
+/// How long the engine waits on one export in progress before it stops waiting and drops what does not fit.
+pub const STALL_BOUND: Duration = Duration::from_secs(1);
+
+/// Sends one encoded `ExportLogsServiceRequest`.
+pub trait Export: Send + 'static {
+    fn export(&mut self, request: &[u8]) -> Result<(), String>;
+}
+
+/// What every request carries besides the records: the encoded resource, its schema URL, the scope names.
+pub struct Framing {
+    pub resource: Vec<u8>,
+    pub schema_url: String,
+    pub scopes: &'static [&'static str],
+}
+
+/// Up to `max_batch` encoded records (`log_records` fields), in runs of one scope each.
+#[derive(Default)]
+struct Batch {
+    records: Vec<u8>,
+    count: usize,
+    /// (scope, end of the run in `records`).
+    runs: Vec<(usize, usize)>,
+}
+
+impl Batch {
+    fn push(&mut self, scope: usize, record: &[u8]) {
+        proto::bytes(&mut self.records, 2, record);
+        match self.runs.last_mut() {
+            Some((s, end)) if *s == scope => *end = self.records.len(),
+            _ => self.runs.push((scope, self.records.len())),
+        }
+        self.count += 1;
+    }
+
+    fn clear(&mut self) {
+        self.records.clear();
+        self.runs.clear();
+        self.count = 0;
+    }
+}
+
+#[derive(Default)]
+struct State {
+    batches: VecDeque<Batch>,
+    /// Records in `batches`.
+    queued: usize,
+    /// An emptied batch kept for reuse, so a flood does not allocate a buffer per batch.
+    spare: Option<Batch>,
+    /// When the export in progress started.
+    exporting_since: Option<Instant>,
+    last_export_failed: bool,
+    /// Flush requests made and served (a flush is served when the queue was empty after an export).
+    flushes_wanted: u64,
+    flushes_done: u64,
+    shutdown: bool,
+    worker_done: bool,
+}
+
+impl State {
+    /// Whether a full queue should hold the caller back rather than drop: only while the collector answers.
+    fn worth_waiting(&self) -> bool {
+        !self.shutdown
+            && !self.last_export_failed
+            && self
+                .exporting_since
+                .is_none_or(|t| t.elapsed() < STALL_BOUND)
+    }
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when the queue has room or the export state changed.
+    room: Condvar,
+    /// Wakes the worker: a full batch, a flush, shutdown.
+    work: Condvar,
+    /// Signalled when a flush is served or the worker has finished.
+    done: Condvar,
+    cfg: LogQueueConfig,
+    health: Arc<ExportHealth>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// See the module documentation.
+pub struct LogQueue {
+    shared: Arc<Shared>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl LogQueue {
+    /// Starts the export thread, which owns `exporter`.
+    pub fn start<E: Export>(
+        exporter: E,
+        framing: Framing,
+        cfg: LogQueueConfig,
+        health: Arc<ExportHealth>,
+    ) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            room: Condvar::new(),
+            work: Condvar::new(),
+            done: Condvar::new(),
+            cfg,
+            health,
+        });
+        let for_worker = shared.clone();
+        let worker = std::thread::Builder::new()
+            .name("otel-logs".into())
+            .spawn(move || export_loop(exporter, &framing, &for_worker))?;
+        Ok(Self {
+            shared,
+            worker: Mutex::new(Some(worker)),
+        })
+    }
+
+    /// Queues one encoded `LogRecord` of scope number `scope`; waits while the queue is full and the collector
+    /// answers, drops (and counts) otherwise.
+    pub fn push(&self, scope: usize, record: &[u8]) {
+        let sh = &*self.shared;
+        let mut st = sh.lock();
+        while st.queued >= sh.cfg.max_queue {
+            if !st.worth_waiting() {
+                drop(st);
+                sh.health.log_records_dropped(1);
+                return;
+            }
+            sh.work.notify_one();
+            // A timeout, so that an export running past STALL_BOUND is noticed without a signal.
+            st = sh
+                .room
+                .wait_timeout(st, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        if st
+            .batches
+            .back()
+            .is_none_or(|b| b.count >= sh.cfg.max_batch)
+        {
+            let fresh = st.spare.take().unwrap_or_default();
+            st.batches.push_back(fresh);
+        }
+        let st = &mut *st;
+        if let Some(batch) = st.batches.back_mut() {
+            batch.push(scope, record);
+            st.queued += 1;
+            if batch.count == sh.cfg.max_batch {
+                sh.work.notify_one();
+            }
+        }
+    }
+
+    /// Waits until `until` holds (or the worker finished), at most `timeout`.
+    fn wait_done(&self, until: impl Fn(&State) -> bool, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        while !until(&st) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!("log export timed out after {timeout:?}"));
+            }
+            st = self
+                .shared
+                .done
+                .wait_timeout(st, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        if st.last_export_failed {
+            Err("the last log export failed".into())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Exports everything queued so far; waits at most 5 s (as the SDK's processor does).
+    pub fn force_flush(&self) -> Result<(), String> {
+        let ticket = {
+            let mut st = self.shared.lock();
+            st.flushes_wanted += 1;
+            st.flushes_wanted
+        };
+        self.shared.work.notify_one();
+        self.wait_done(
+            |s| s.flushes_done >= ticket || s.worker_done,
+            Duration::from_secs(5),
+        )
+    }
+
+    /// Exports what is queued and stops the worker, waiting at most `timeout`.
+    pub fn shutdown_with_timeout(&self, timeout: Duration) -> Result<(), String> {
+        {
+            let mut st = self.shared.lock();
+            if st.shutdown {
+                return Err("already shut down".into());
+            }
+            st.shutdown = true;
+        }
+        self.shared.work.notify_one();
+        self.shared.room.notify_all();
+        let result = self.wait_done(|s| s.worker_done, timeout);
+        if result.is_ok() {
+            if let Some(h) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = h.join();
+            }
+        }
+        result
+    }
+}
+
+/// The worker: exports a batch when one is full, every `delay`, on flush and at shutdown (until the queue is empty).
+fn export_loop<E: Export>(mut exporter: E, framing: &Framing, sh: &Shared) {
+    let mut last_export = Instant::now();
+    let mut request = Vec::new();
+    let mut runs: Vec<(&str, usize)> = Vec::new();
+    loop {
+        let mut st = sh.lock();
+        loop {
+            let due = last_export + sh.cfg.delay;
+            let now = Instant::now();
+            if st.queued >= sh.cfg.max_batch
+                || st.flushes_wanted > st.flushes_done
+                || st.shutdown
+                || now >= due
+            {
+                break;
+            }
+            st = sh
+                .work
+                .wait_timeout(st, due - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let Some(mut batch) = st.batches.pop_front() else {
+            last_export = Instant::now();
+            st.flushes_done = st.flushes_wanted;
+            if st.shutdown {
+                break;
+            }
+            drop(st);
+            sh.done.notify_all();
+            continue;
+        };
+        st.queued -= batch.count;
+        st.exporting_since = Some(Instant::now());
+        drop(st);
+        sh.room.notify_all();
+
+        request.clear();
+        runs.clear();
+        runs.extend(
+            batch
+                .runs
+                .iter()
+                .map(|(scope, end)| (framing.scopes.get(*scope).copied().unwrap_or(""), *end)),
+        );
+        proto::request(
+            &mut request,
+            &framing.resource,
+            &framing.schema_url,
+            &batch.records,
+            &runs,
+        );
+        let result = exporter.export(&request);
+        sh.health.observe(
+            "logs",
+            &result
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| OTelSdkError::InternalFailure(e.clone())),
+        );
+        batch.clear();
+        last_export = Instant::now();
+
+        let mut st = sh.lock();
+        st.spare = Some(batch);
+        st.exporting_since = None;
+        st.last_export_failed = result.is_err();
+        drop(st);
+        sh.room.notify_all();
+    }
+    drop(exporter);
+    sh.lock().worker_done = true;
+    sh.done.notify_all();
+    sh.room.notify_all();
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,241 @@
+//! Sending encoded log requests: OTLP/HTTP (protobuf body, blocking client on the export thread) or OTLP/gRPC (the
+//! request bytes as the message of `LogsService/Export`, over a tonic channel on the runtime), with the retries the
+//! SDK's exporter made: up to 3 more attempts, 100 ms doubling, on errors the OTLP spec calls retryable, never past
+//! the export timeout.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf as _, BufMut as _, Bytes};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::Channel;
+use tonic::Status;
+
+use super::queue::Export;
+
+const RETRIES: u32 = 3;
+const FIRST_DELAY: Duration = Duration::from_millis(100);
+const MAX_DELAY: Duration = Duration::from_millis(1600);
+const GRPC_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+const USER_AGENT: &str = concat!("sling-sync-wrapper/", env!("CARGO_PKG_VERSION"));
+
+/// Why one attempt failed, and whether another may succeed.
+struct Failure {
+    message: String,
+    retryable: bool,
+}
+
+/// Where and how requests go.
+pub enum Sender {
+    Http {
+        endpoint: String,
+        headers: HashMap<String, String>,
+        timeout: Duration,
+        /// Made on first use, on the export thread.
+        client: Option<reqwest::blocking::Client>,
+    },
+    Grpc {
+        channel: Channel,
+        metadata: tonic::metadata::MetadataMap,
+        timeout: Duration,
+    },
+}
+
+impl Sender {
+    /// A gRPC sender; its channel connects lazily on the current tokio runtime, which must outlive it.
+    pub fn grpc(
+        endpoint: &str,
+        metadata: tonic::metadata::MetadataMap,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+            .map_err(|e| anyhow::anyhow!("invalid OTLP logs endpoint `{endpoint}`: {e}"))?
+            .timeout(timeout)
+            .user_agent(USER_AGENT)
+            .map_err(|e| anyhow::anyhow!("gRPC user agent: {e}"))?
+            .connect_lazy();
+        Ok(Self::Grpc {
+            channel,
+            metadata,
+            timeout,
+        })
+    }
+
+    pub fn http(endpoint: &str, headers: HashMap<String, String>, timeout: Duration) -> Self {
+        Self::Http {
+            endpoint: endpoint.to_owned(),
+            headers,
+            timeout,
+            client: None,
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        match self {
+            Self::Http { timeout, .. } | Self::Grpc { timeout, .. } => *timeout,
+        }
+    }
+
+    fn once(&mut self, request: &[u8]) -> Result<(), Failure> {
+        match self {
+            Self::Http {
+                endpoint,
+                headers,
+                timeout,
+                client,
+            } => {
+                let client = match client {
+                    Some(c) => c,
+                    None => client.insert(
+                        reqwest::blocking::Client::builder()
+                            .timeout(*timeout)
+                            .user_agent(USER_AGENT)
+                            .build()
+                            .map_err(|e| Failure {
+                                message: format!("building the HTTP client: {e}"),
+                                retryable: false,
+                            })?,
+                    ),
+                };
+                http_once(client, endpoint, headers, request)
+            }
+            Self::Grpc {
+                channel, metadata, ..
+            } => grpc_once(channel, metadata, request),
+        }
+    }
+}
+
+fn http_once(
+    client: &reqwest::blocking::Client,
+    endpoint: &str,
+    headers: &HashMap<String, String>,
+    request: &[u8],
+) -> Result<(), Failure> {
+    let mut req = client
+        .post(endpoint)
+        .header("content-type", "application/x-protobuf")
+        .body(request.to_vec());
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    // The error's text names no header: header values are often credentials.
+    let response = req.send().map_err(|e| Failure {
+        message: format!(
+            "HTTP export failed: {}",
+            if e.is_timeout() {
+                "timed out"
+            } else {
+                "network error"
+            }
+        ),
+        retryable: true,
+    })?;
+    let status = response.status().as_u16();
+    // Read the (small) answer to the end, so the connection is reused.
+    let _ = response.bytes();
+    match status {
+        200..=299 => Ok(()),
+        _ => Err(Failure {
+            message: format!("HTTP export failed with status code: {status}"),
+            retryable: matches!(status, 429 | 502 | 503 | 504),
+        }),
+    }
+}
+
+fn grpc_once(
+    channel: &Channel,
+    metadata: &tonic::metadata::MetadataMap,
+    request: &[u8],
+) -> Result<(), Failure> {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    let mut req = tonic::Request::new(Bytes::copy_from_slice(request));
+    *req.metadata_mut() = metadata.clone();
+    let result = futures_executor::block_on(async move {
+        grpc.ready()
+            .await
+            .map_err(|e| Status::unavailable(format!("gRPC channel not ready: {e}")))?;
+        grpc.unary(req, PathAndQuery::from_static(GRPC_PATH), RawCodec)
+            .await
+    });
+    result.map(|_| ()).map_err(|status| Failure {
+        message: format!(
+            "gRPC export failed: {:?}: {}",
+            status.code(),
+            status.message()
+        ),
+        retryable: matches!(
+            status.code(),
+            tonic::Code::Unavailable
+                | tonic::Code::Cancelled
+                | tonic::Code::DeadlineExceeded
+                | tonic::Code::Aborted
+                | tonic::Code::OutOfRange
+                | tonic::Code::DataLoss
+        ),
+    })
+}
+
+impl Export for Sender {
+    fn export(&mut self, request: &[u8]) -> Result<(), String> {
+        let start = Instant::now();
+        let mut delay = FIRST_DELAY;
+        let mut retries = 0;
+        loop {
+            match self.once(request) {
+                Ok(()) => return Ok(()),
+                Err(f)
+                    if f.retryable
+                        && retries < RETRIES
+                        && start.elapsed() + delay < self.timeout() =>
+                {
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(MAX_DELAY);
+                    retries += 1;
+                }
+                Err(f) => return Err(f.message),
+            }
+        }
+    }
+}
+
+/// The request is already protobuf: sent as it is. The answer (an `ExportLogsServiceResponse`, whose partial
+/// success the SDK's exporter only logged) is read and dropped.
+#[derive(Debug, Clone, Copy)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = ();
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = ();
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<()>, Status> {
+        src.advance(src.remaining());
+        Ok(Some(()))
+    }
+}
