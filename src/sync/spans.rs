@@ -39,6 +39,10 @@ pub const LOG_ONLY_LINE: &str = "sling line, log only";
 /// The attempt-span field that carries how many Sling lines were not made span events. Telemetry adds it to the
 /// span's `dropped_events_count` and removes it before export: it is not an attribute.
 pub const SKIPPED_EVENTS_FIELD: &str = "sling_line_events_skipped";
+/// The attempt-span fields that every Sling line carries in batch output and as log-record attributes, in this
+/// order before the line's own fields. The line's tracing event does not repeat them (they would be three more
+/// attributes on each span event, the same on all): telemetry takes them from the line's attempt span.
+pub const LINE_CONTEXT: [&str; 3] = ["pipeline", "sync_job_id", "attempt"];
 
 /// `true` for a target telemetry exports as spans, span events and log records.
 pub fn is_exported(target: &str) -> bool {
@@ -246,20 +250,15 @@ pub fn progress(pipeline: &str, stream: Option<&str>, rows: u64, rows_per_sec: O
 /// How often a running stream's progress becomes a tracing event.
 pub const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// One Sling line as a tracing event inside the attempt span: a log record downstream, and a span event when
-/// `span_event` (the attempt's first `MAX_EVENTS_PER_SPAN` lines; see `LOG_ONLY_LINE`).
-pub fn sling_line(
-    pipeline: &str,
-    job_id: &str,
-    attempt: u32,
-    line: &RedactedLine,
-    span_event: bool,
-) {
+/// One Sling line as a tracing event inside its attempt span (whose `LINE_CONTEXT` fields it carries downstream): a
+/// log record, and a span event when `span_event` (the attempt's first `MAX_EVENTS_PER_SPAN` lines; see
+/// `LOG_ONLY_LINE`).
+pub fn sling_line(line: &RedactedLine, span_event: bool) {
     let time = line.time.as_deref().unwrap_or("");
     let msg = line.message.as_str();
     macro_rules! line {
         ($name:expr, $lvl:expr) => {
-            tracing::event!(name: $name, target: SLING, $lvl, pipeline, sync_job_id = job_id, attempt, sling_time = time, "{msg}")
+            tracing::event!(name: $name, target: SLING, $lvl, sling_time = time, "{msg}")
         };
     }
     macro_rules! at_level {

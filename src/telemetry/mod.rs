@@ -9,6 +9,7 @@ pub(crate) mod batch_format;
 pub mod config;
 mod console_log;
 pub mod health;
+mod line_context;
 pub(crate) mod metrics;
 pub mod otlp_logs;
 mod skipped_events;
