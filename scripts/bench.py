@@ -7,6 +7,9 @@ process's user + system time excluding its children (Sling), taken when it has e
 Results go to docs/PERFORMANCE.md (and stdout).
 
 Usage: scripts/bench.py [--quick] [--out docs/PERFORMANCE.md]
+       scripts/bench.py --only collector,flood_100k [--wrapper OLD_BINARY] [--json out.json]
+With --only, just those cases run and their rows are printed (and written as JSON), not the report; with --wrapper,
+another build (e.g. main's, copied aside) is measured, so that old and new can alternate in the same minutes.
 Needs: a release build (built here), the pinned Sling (installed here), sqlite3, awk, and PostgreSQL on
 127.0.0.1:5432 (user postgres) for the 1M-row case (skipped with a note if unreachable).
 """
@@ -14,6 +17,7 @@ Needs: a release build (built here), the pinned Sling (installed here), sqlite3,
 import argparse
 import datetime
 import http.server
+import json
 import os
 import platform
 import shutil
@@ -157,6 +161,9 @@ def compare(name, raw, wrap, env, n, lines=None, target="≤ 1.03"):
         "lines": lines,
         "per_line": spread([w.own_cpu / lines for w in rw], "{:.2f} µs", 1e6) if lines else "—",
         "rss": spread([w.rss_kib for w in rw], "{:.1f}", 1 / 1024) + " MiB",
+        # Every run's figures, for combining rounds run with --only.
+        "samples": {"raw": [r.wall for r in ra], "wrapper": [w.wall for w in rw], "ratio": ratios,
+                    "own": [w.own_cpu for w in rw], "rss_kib": [w.rss_kib for w in rw]},
     }
     if lines:
         delivered = min(w.lines for w in rw)
@@ -389,6 +396,9 @@ def bench_live_collector(tmp, lines, n):
             "logs": spread([c["logs"] for c in counts], "{:.0f}"),
             "events": spread([c["events"] for c in counts], "{:.0f}"),
             "dropped_events": spread([c["dropped_events"] for c in counts], "{:.0f}"),
+            "samples": {"off": [r.wall for r in roff], "on": [r.wall for r in ron], "ratio": ratios,
+                        "own_off": [r.own_cpu for r in roff], "own_on": [r.own_cpu for r in ron],
+                        "rss_kib": [r.rss_kib for r in ron], "logs": [c["logs"] for c in counts]},
         }
         print(f"live collector, {lines:,} lines: ratio {row['ratio']}, RSS {row['rss']}, log records {row['logs']}, "
               f"span events {row['events']} (+{row['dropped_events']} dropped)", flush=True)
@@ -476,29 +486,48 @@ def bench_unreachable_collector(sling, tmp, runs):
     return results
 
 
+CASES = ("sqlite", "postgres", "flood_100k", "flood_1m", "long_lines", "slow_reader", "collector", "spawn", "noop",
+         "unreachable")
+
+
 def main():
+    global WRAPPER
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer pairs and smaller sizes, for checking the script")
     ap.add_argument("--out", default=str(ROOT / "docs" / "PERFORMANCE.md"))
+    ap.add_argument("--only", help=f"comma-separated cases to run ({', '.join(CASES)}); prints rows, writes no report")
+    ap.add_argument("--wrapper", help="the wrapper binary to measure (default: this tree's release build, built here)")
+    ap.add_argument("--json", help="with --only: also write the rows to this file")
     args = ap.parse_args()
     q = args.quick
-    subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
+    only = set(args.only.split(",")) if args.only else set(CASES)
+    if only - set(CASES):
+        ap.error(f"unknown case(s): {', '.join(sorted(only - set(CASES)))}")
+    if args.wrapper:
+        WRAPPER = Path(args.wrapper).resolve()
+    else:
+        subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
     sling = Path(sh(["bash", str(ROOT / "scripts" / "install-sling.sh")]))
+    cases = {
+        "sqlite": lambda tmp: bench_sqlite(sling, tmp, 20_000 if q else 200_000, 2 if q else 8),
+        "postgres": lambda tmp: bench_postgres(sling, tmp, 50_000 if q else 1_000_000, 2 if q else 4),
+        "flood_100k": lambda tmp: bench_flood(tmp, 100_000, 2 if q else 8),
+        "flood_1m": lambda tmp: bench_flood(tmp, 1_000_000, 2 if q else 4),
+        "long_lines": lambda tmp: bench_flood(tmp, 100, 2 if q else 8, line_bytes=1 << 20, target="≤ 1.5×"),
+        "slow_reader": lambda tmp: bench_slow_reader(tmp, 300_000, 1 if q else 3),
+        "collector": lambda tmp: bench_live_collector(tmp, 100_000, 2 if q else 6),
+        "spawn": lambda tmp: bench_spawn_latency(tmp, 6 if q else 20),
+        "noop": lambda tmp: [bench_noop(sling, tmp, f, 1 if q else 3) for f in (50, 500, 2000)],
+        "unreachable": lambda tmp: bench_unreachable_collector(sling, tmp, 1 if q else 3),
+    }
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         (tmp / "home").mkdir()
-        r = {
-            "sqlite": bench_sqlite(sling, tmp, 20_000 if q else 200_000, 2 if q else 8),
-            "postgres": bench_postgres(sling, tmp, 50_000 if q else 1_000_000, 2 if q else 4),
-            "flood_100k": bench_flood(tmp, 100_000, 2 if q else 8),
-            "flood_1m": bench_flood(tmp, 1_000_000, 2 if q else 4),
-            "long_lines": bench_flood(tmp, 100, 2 if q else 8, line_bytes=1 << 20, target="≤ 1.5×"),
-            "slow_reader": bench_slow_reader(tmp, 300_000, 1 if q else 3),
-            "collector": bench_live_collector(tmp, 100_000, 2 if q else 6),
-            "spawn": bench_spawn_latency(tmp, 6 if q else 20),
-            "noop": [bench_noop(sling, tmp, f, 1 if q else 3) for f in (50, 500, 2000)],
-            "unreachable": bench_unreachable_collector(sling, tmp, 1 if q else 3),
-        }
+        r = {name: run_case(tmp) for name, run_case in cases.items() if name in only}
+    if args.only:
+        if args.json:
+            Path(args.json).write_text(json.dumps({"wrapper": str(WRAPPER), "load": os.getloadavg(), **r}, indent=1))
+        return
     write_report(Path(args.out), r, sling, q)
 
 
