@@ -989,6 +989,14 @@ fn flood_delivers_every_line(rx: &Receiver, protocol: &str, endpoint: String) {
         .collect();
     keys.sort_unstable();
     assert_eq!(keys, ["level", "sling_time", "target"]);
+    let record = c
+        .log_records()
+        .into_iter()
+        .find(|r| format!("{:?}", r.body).contains("flood line"))
+        .expect("a line's log record");
+    let mut keys: Vec<String> = record.attributes.iter().map(|kv| kv.key.clone()).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["attempt", "pipeline", "sling_time", "sync_job_id"]);
 }
 
 #[test]

@@ -31,18 +31,16 @@ pub const VERIFY_SPAN: &str = "sync.verify";
 /// Span events an exported span keeps; beyond this, the OTLP span's `dropped_events_count` says how many were lost
 /// (log records still carry every line). The SDK default (128) would drop most lines of an ordinary Sling run.
 pub const MAX_EVENTS_PER_SPAN: u32 = 10_000;
-/// The tracing event name of a Sling line that is not to become a span event: the attempt span already holds
-/// `MAX_EVENTS_PER_SPAN` of them, and building one only for the SDK to drop it cost most of telemetry's time in a
-/// flood. Telemetry keeps these out of span events and counts them into `dropped_events_count` (see
-/// `SKIPPED_EVENTS_FIELD`); they are still log records and batch output.
-pub const LOG_ONLY_LINE: &str = "sling line, log only";
+/// The tracing event name of a Sling line's span event. A line is two tracing events: one with all its fields for
+/// batch output and log records, and — for the attempt's first `MAX_EVENTS_PER_SPAN` lines only — this one, with
+/// just the line's own fields, for the span event: pipeline, job id and attempt would be three more attributes on
+/// every span event, the same on all and already on the span, and building events beyond the bound only for the SDK
+/// to drop them was most of telemetry's cost in a flood. Lines beyond the bound are counted into the span's
+/// `dropped_events_count` (see `SKIPPED_EVENTS_FIELD`).
+pub const LINE_SPAN_EVENT: &str = "sling line, span event";
 /// The attempt-span field that carries how many Sling lines were not made span events. Telemetry adds it to the
 /// span's `dropped_events_count` and removes it before export: it is not an attribute.
 pub const SKIPPED_EVENTS_FIELD: &str = "sling_line_events_skipped";
-/// The attempt-span fields that every Sling line carries in batch output and as log-record attributes, in this
-/// order before the line's own fields. The line's tracing event does not repeat them (they would be three more
-/// attributes on each span event, the same on all): telemetry takes them from the line's attempt span.
-pub const LINE_CONTEXT: [&str; 3] = ["pipeline", "sync_job_id", "attempt"];
 
 /// `true` for a target telemetry exports as spans, span events and log records.
 pub fn is_exported(target: &str) -> bool {
@@ -250,32 +248,41 @@ pub fn progress(pipeline: &str, stream: Option<&str>, rows: u64, rows_per_sec: O
 /// How often a running stream's progress becomes a tracing event.
 pub const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// One Sling line as a tracing event inside its attempt span (whose `LINE_CONTEXT` fields it carries downstream): a
-/// log record, and a span event when `span_event` (the attempt's first `MAX_EVENTS_PER_SPAN` lines; see
-/// `LOG_ONLY_LINE`).
-pub fn sling_line(line: &RedactedLine, span_event: bool) {
+/// One Sling line inside the attempt span: a tracing event for batch output and log records, and, when
+/// `span_event` (the attempt's first `MAX_EVENTS_PER_SPAN` lines), one for a span event (see `LINE_SPAN_EVENT`).
+pub fn sling_line(
+    pipeline: &str,
+    job_id: &str,
+    attempt: u32,
+    line: &RedactedLine,
+    span_event: bool,
+) {
     let time = line.time.as_deref().unwrap_or("");
     let msg = line.message.as_str();
-    macro_rules! line {
-        ($name:expr, $lvl:expr) => {
-            tracing::event!(name: $name, target: SLING, $lvl, sling_time = time, "{msg}")
-        };
-    }
     macro_rules! at_level {
-        ($name:expr) => {
+        ($event:ident) => {
             match line.level {
-                Level::Trace => line!($name, tracing::Level::TRACE),
-                Level::Debug => line!($name, tracing::Level::DEBUG),
-                Level::Info => line!($name, tracing::Level::INFO),
-                Level::Warn => line!($name, tracing::Level::WARN),
-                Level::Error => line!($name, tracing::Level::ERROR),
+                Level::Trace => $event!(tracing::Level::TRACE),
+                Level::Debug => $event!(tracing::Level::DEBUG),
+                Level::Info => $event!(tracing::Level::INFO),
+                Level::Warn => $event!(tracing::Level::WARN),
+                Level::Error => $event!(tracing::Level::ERROR),
             }
         };
     }
+    macro_rules! line {
+        ($lvl:expr) => {
+            tracing::event!(name: "sling line", target: SLING, $lvl, pipeline, sync_job_id = job_id, attempt, sling_time = time, "{msg}")
+        };
+    }
+    macro_rules! span_event {
+        ($lvl:expr) => {
+            tracing::event!(name: LINE_SPAN_EVENT, target: SLING, $lvl, sling_time = time, "{msg}")
+        };
+    }
+    at_level!(line);
     if span_event {
-        at_level!("sling line")
-    } else {
-        at_level!(LOG_ONLY_LINE)
+        at_level!(span_event);
     }
 }
 

@@ -17,13 +17,10 @@ use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-use super::line_context::{self, LineContext};
 use super::stdout::StdoutWriter;
 
 /// Fields that every Sling line carries and that would only add noise on a terminal.
@@ -53,65 +50,17 @@ impl BatchLayer {
     }
 }
 
-/// What a Sling line takes from its attempt span, rendered once per attempt (see `line_context`).
-struct Inherited {
-    /// `,"pipeline":"…","sync_job_id":"…","attempt":1`
-    json: Vec<u8>,
-    pipeline: Option<String>,
-}
-
-impl Inherited {
-    fn render(fields: &LineContext) -> Self {
-        let mut json = Vec::new();
-        let mut pipeline = None;
-        for (name, value) in fields {
-            let mut f = JsonFields {
-                buf: &mut json,
-                inherited: None,
-            };
-            f.key(name);
-            match value {
-                line_context::Value::Str(s) => escape_json(&mut json, s),
-                line_context::Value::Int(i) => {
-                    let _ = write!(json, "{i}");
-                }
-            }
-            if let (&"pipeline", line_context::Value::Str(s)) = (name, value) {
-                pipeline = Some(s.clone());
-            }
-        }
-        Self { json, pipeline }
-    }
-}
-
-impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for BatchLayer {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if let Some(fields) = line_context::of_new_span(attrs) {
-            line_context::keep(&ctx, id, Inherited::render(&fields));
-        }
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+impl<S: Subscriber> Layer<S> for BatchLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let inherited = line_context::inherited::<S, Inherited>(&ctx, event);
         match self.format {
-            Format::Json => self.out.add(|buf| {
-                write_json(
-                    buf,
-                    event,
-                    now,
-                    inherited.as_ref().map(|i| i.json.as_slice()),
-                )
-            }),
+            Format::Json => self.out.add(|buf| write_json(buf, event, now)),
             Format::Text { ansi } => {
                 // Collected first: the pipeline and message lead the line whatever the field order.
                 let mut f = TextFields::default();
                 event.record(&mut f);
-                if f.pipeline.is_none() {
-                    f.pipeline = inherited.and_then(|i| i.pipeline.clone());
-                }
                 let time = local_hms(now.as_secs());
                 self.out
                     .add(|buf| write_text(buf, *event.metadata().level(), &time, &f, ansi));
@@ -123,23 +72,13 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for BatchLayer {
 // ---------------------------------------------------------------------------------------------------------------
 // JSON
 
-/// `inherited`: the attempt span's fields, already rendered, which go right after the message.
-fn write_json(
-    buf: &mut Vec<u8>,
-    event: &Event<'_>,
-    since_epoch: std::time::Duration,
-    inherited: Option<&[u8]>,
-) {
+fn write_json(buf: &mut Vec<u8>, event: &Event<'_>, since_epoch: std::time::Duration) {
     buf.extend_from_slice(b"{\"timestamp\":\"");
     utc_rfc3339_micros(buf, since_epoch);
     buf.extend_from_slice(b"\",\"level\":\"");
     buf.extend_from_slice(event.metadata().level().as_str().as_bytes());
     buf.push(b'"');
-    let mut fields = JsonFields { buf, inherited };
-    event.record(&mut fields);
-    if let Some(rest) = fields.inherited.take() {
-        fields.buf.extend_from_slice(rest);
-    }
+    event.record(&mut JsonFields { buf });
     buf.extend_from_slice(b",\"target\":");
     escape_json(buf, event.metadata().target());
     buf.extend_from_slice(b"}\n");
@@ -147,44 +86,37 @@ fn write_json(
 
 struct JsonFields<'a> {
     buf: &'a mut Vec<u8>,
-    /// Written before the first field that is not the message.
-    inherited: Option<&'a [u8]>,
 }
 
 impl JsonFields<'_> {
-    fn key(&mut self, name: &str) {
-        if name != "message" {
-            if let Some(rest) = self.inherited.take() {
-                self.buf.extend_from_slice(rest);
-            }
-        }
+    fn key(&mut self, field: &Field) {
         // Field names are Rust identifiers (tracing's macros make them so): nothing to escape.
         self.buf.extend_from_slice(b",\"");
-        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.extend_from_slice(field.name().as_bytes());
         self.buf.extend_from_slice(b"\":");
     }
 }
 
 impl Visit for JsonFields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.key(field.name());
+        self.key(field);
         escape_json(self.buf, value);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field.name());
+        self.key(field);
         let _ = write!(self.buf, "{value}");
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field.name());
+        self.key(field);
         let _ = write!(self.buf, "{value}");
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field.name());
+        self.key(field);
         self.buf
             .extend_from_slice(if value { b"true" } else { b"false" });
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.key(field.name());
+        self.key(field);
         if value.is_finite() {
             let _ = write!(self.buf, "{value}");
         } else {
@@ -193,7 +125,7 @@ impl Visit for JsonFields<'_> {
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         // The message arrives here as `format_args!`; anything else as its Debug text, as a string.
-        self.key(field.name());
+        self.key(field);
         self.buf.push(b'"');
         let _ = write!(JsonEscaper { buf: self.buf }, "{value:?}");
         self.buf.push(b'"');
@@ -407,4 +339,115 @@ fn local_hms(secs: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Capture {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn capture(format: Format, emit: impl FnOnce()) -> String {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let (w, guard) = super::super::stdout::spawn(Capture(got.clone())).unwrap();
+        let subscriber = tracing_subscriber::registry().with(BatchLayer::new(w, format));
+        tracing::subscriber::with_default(subscriber, emit);
+        drop(guard);
+        let text = String::from_utf8(got.lock().unwrap().clone()).unwrap();
+        text
+    }
+
+    #[test]
+    fn json_lines_carry_every_field_in_order_and_escape_like_serde_json() {
+        let msg = "quote \" backslash \\ tab \t bell \u{7} é ✓";
+        let out = capture(Format::Json, || {
+            tracing::info!(target: "sling", pipeline = "orders", sync_job_id = "j-1", attempt = 2u32, sling_time = "", "{msg}");
+            tracing::warn!(target: "sync", rows = -3i64, ok = true, ratio = 0.25, bad = f64::NAN, what = ?vec![1, 2], "done");
+        });
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).expect(l))
+            .collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        let a = &lines[0];
+        assert_eq!(a["message"], msg);
+        assert_eq!(a["level"], "INFO");
+        assert_eq!(a["target"], "sling");
+        assert_eq!(a["pipeline"], "orders");
+        assert_eq!(a["attempt"], 2);
+        assert_eq!(a["sling_time"], "");
+        let first = out.lines().next().unwrap();
+        let order = [
+            "timestamp",
+            "level",
+            "message",
+            "pipeline",
+            "sync_job_id",
+            "attempt",
+            "sling_time",
+            "target",
+        ]
+        .map(|k| first.find(&format!("\"{k}\":")).expect(k));
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{first}");
+        let ts = a["timestamp"].as_str().unwrap();
+        assert!(
+            ts.parse::<chrono::DateTime<chrono::Utc>>().is_ok() && ts.len() == 27,
+            "{ts}"
+        );
+        let b = &lines[1];
+        assert_eq!(b["level"], "WARN");
+        assert_eq!(b["rows"], -3);
+        assert_eq!(b["ok"], true);
+        assert_eq!(b["ratio"], 0.25);
+        assert!(b["bad"].is_null());
+        assert_eq!(b["what"], "[1, 2]");
+        // Escapes as serde_json writes them, so the bytes match what the JSON format printed before.
+        assert!(out.contains(&serde_json::to_string(msg).unwrap()), "{out}");
+    }
+
+    #[test]
+    fn control_characters_become_visible_escapes() {
+        assert_eq!(escape_control("plain text ünï"), "plain text ünï");
+        assert_eq!(
+            escape_control("a\nb\rc\td\x1b[31me\x1b]0;t\x07f\u{85}"),
+            "a\\nb\\rc\\td\\x1b[31me\\x1b]0;t\\x07f\\u{85}"
+        );
+    }
+
+    #[test]
+    fn durations_are_rounded_for_people() {
+        assert_eq!(human_seconds(0.221936841), "0.22s");
+        assert_eq!(human_seconds(0.0), "0.00s");
+        assert_eq!(human_seconds(12.345), "12.3s");
+        assert_eq!(human_seconds(59.94), "59.9s");
+        assert_eq!(human_seconds(59.97), "1m00s");
+        assert_eq!(human_seconds(9.999), "10.0s");
+        assert_eq!(human_seconds(65.2), "1m05s");
+        assert_eq!(human_seconds(3599.6), "1h00m");
+        assert_eq!(human_seconds(7385.0), "2h03m");
+    }
+
+    #[test]
+    fn text_lines_lead_with_the_pipeline_and_hide_what_every_sling_line_carries() {
+        let out = capture(Format::Text { ansi: false }, || {
+            tracing::info!(target: "sling", pipeline = "orders", sync_job_id = "j-1", attempt = 1u32, sling_time = "t", "copied");
+            tracing::error!(target: "sync", pipeline = "orders", status = "failed", note = "", duration_seconds = 65.2, "pipeline finished");
+        });
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(&lines[0][8..], " INFO  [orders] copied");
+        assert_eq!(
+            &lines[1][8..],
+            " ERROR [orders] pipeline finished status=failed duration_seconds=1m05s"
+        );
+        assert_eq!(lines[0].as_bytes()[2], b':');
+    }
+}

@@ -9,7 +9,6 @@ pub(crate) mod batch_format;
 pub mod config;
 mod console_log;
 pub mod health;
-mod line_context;
 pub(crate) mod metrics;
 pub mod otlp_logs;
 mod skipped_events;
@@ -65,6 +64,21 @@ pub struct Telemetry {
 
 fn is_ours(meta: &Metadata<'_>) -> bool {
     spans::is_exported(meta.target())
+}
+
+/// A Sling line's span-event twin (see `spans::LINE_SPAN_EVENT`): for the span-event layer only.
+fn is_span_event_line(meta: &Metadata<'_>) -> bool {
+    meta.name() == spans::LINE_SPAN_EVENT
+}
+
+/// What becomes a span event: our spans and events, but of the Sling lines only their span-event twins.
+fn is_span_or_event(meta: &Metadata<'_>) -> bool {
+    is_ours(meta) && (meta.target() != spans::SLING || is_span_event_line(meta))
+}
+
+/// What becomes a log record or a line of batch output: our events, but not the span-event twins.
+fn is_output(meta: &Metadata<'_>) -> bool {
+    is_ours(meta) && !is_span_event_line(meta)
 }
 
 fn is_metric(meta: &Metadata<'_>) -> bool {
@@ -172,15 +186,12 @@ impl Telemetry {
                     // The source location would be the same line of spans.rs on every Sling line: three attributes
                     // per span event that say nothing, in time and memory.
                     .with_location(false)
-                    // Lines beyond the span-event bound: counted, never built (see `skipped_events`).
-                    .with_filter(filter_fn(|m| {
-                        is_ours(m) && m.name() != spans::LOG_ONLY_LINE
-                    }))
+                    .with_filter(filter_fn(is_span_or_event))
                     .boxed(),
             );
             layers.push(
                 otlp_logs::OtlpLogLayer::new(log_queue.clone(), &spans::EXPORTED)
-                    .with_filter(filter_fn(is_ours))
+                    .with_filter(filter_fn(is_output))
                     .boxed(),
             );
             layers.push(
@@ -205,7 +216,7 @@ impl Telemetry {
                 };
                 let layer = batch_format::BatchLayer::new(writer, format)
                     .with_filter(filter_fn(|m| {
-                        is_ours(m) && *m.level() <= tracing::Level::INFO
+                        is_output(m) && *m.level() <= tracing::Level::INFO
                     }))
                     .boxed();
                 layers.push(layer);

@@ -80,6 +80,7 @@ impl Engine {
         let mut last_progress: Option<(Option<String>, std::time::Instant)> = None;
         let (sink, max_attempts) = (ctx.sink, ctx.max_attempts);
         let name = ctx.pipeline.name.as_str();
+        let job_id = ctx.job.sync_job_id.as_str();
         let run = sling::run_attempt(cmd, &self.redactor, ctx.cancel, |ev| match ev {
             AttemptEvent::Spawned { pid } => {
                 spans::sling_started(name, attempt, max_attempts, pid);
@@ -97,7 +98,7 @@ impl Engine {
                 } else {
                     line_events_skipped += 1;
                 }
-                spans::sling_line(&line, span_event);
+                spans::sling_line(name, job_id, attempt, &line, span_event);
                 if sink.wants_logs()
                     && !sink.send_log(SyncEvent::Log {
                         pipeline: name.to_owned(),

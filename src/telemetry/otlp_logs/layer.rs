@@ -13,15 +13,12 @@ use std::time::SystemTime;
 
 use opentelemetry::trace::TraceContextExt as _;
 use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use super::proto::{self, Scalar};
 use super::queue::LogQueue;
-use crate::telemetry::line_context::{self, LineContext};
 
 /// `LogRecord` field numbers (logs/v1).
 mod field {
@@ -63,29 +60,10 @@ thread_local! {
     static SCRATCH: RefCell<(Vec<u8>, String)> = const { RefCell::new((Vec::new(), String::new())) };
 }
 
-/// The attributes a Sling line takes from its attempt span, encoded once per attempt (see `line_context`).
-struct Inherited(Vec<u8>);
-
-impl Inherited {
-    fn encode(fields: &LineContext) -> Self {
-        let mut out = Vec::new();
-        for (name, value) in fields {
-            let v = match value {
-                line_context::Value::Str(s) => Scalar::Str(s),
-                line_context::Value::Int(i) => Scalar::Int(*i),
-            };
-            proto::key_value(&mut out, field::ATTRIBUTES, name, &v);
-        }
-        Self(out)
-    }
-}
-
-/// Encodes one event's `LogRecord` (without its own key and length) into `out`; `inherited` are encoded attributes
-/// that go before the event's own.
+/// Encodes one event's `LogRecord` (without its own key and length) into `out`.
 pub(super) fn encode_record(
     event: &Event<'_>,
     now: SystemTime,
-    inherited: &[u8],
     out: &mut Vec<u8>,
     text: &mut String,
 ) {
@@ -106,24 +84,15 @@ pub(super) fn encode_record(
             proto::bytes(out, field::SPAN_ID, &sc.span_id().to_bytes());
         }
     });
-    out.extend_from_slice(inherited);
     event.record(&mut Fields { out, text });
 }
 
-impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for OtlpLogLayer {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if let Some(fields) = line_context::of_new_span(attrs) {
-            line_context::keep(&ctx, id, Inherited::encode(&fields));
-        }
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+impl<S: Subscriber> Layer<S> for OtlpLogLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let target = event.metadata().target();
         let Some(scope) = self.scopes.iter().position(|s| *s == target) else {
             return;
         };
-        let inherited = line_context::inherited::<S, Inherited>(&ctx, event);
-        let inherited = inherited.as_ref().map_or(&[][..], |i| i.0.as_slice());
         SCRATCH.with(|scratch| {
             // A record emitted while encoding one (nothing here emits events) would find the scratch in use.
             let Ok(mut scratch) = scratch.try_borrow_mut() else {
@@ -131,7 +100,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for OtlpLogLayer {
             };
             let (record, text) = &mut *scratch;
             record.clear();
-            encode_record(event, SystemTime::now(), inherited, record, text);
+            encode_record(event, SystemTime::now(), record, text);
             self.queue.push(scope, record);
         });
     }

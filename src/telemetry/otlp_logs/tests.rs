@@ -211,33 +211,3 @@ fn batches_hold_at_most_max_batch_records_and_keep_their_order() {
         .collect();
     assert_eq!(bodies, expected);
 }
-
-#[test]
-fn a_sling_line_carries_its_attempt_spans_pipeline_job_and_attempt_before_its_own_fields() {
-    let reqs = capture(16, || {
-        let span = crate::sync::spans::attempt_span("orders", "job-9", 3);
-        span.in_scope(|| tracing::info!(target: "sling", sling_time = "t", "a line"));
-        span.in_scope(|| tracing::info!(target: "sync", "not a Sling line"));
-    });
-    let records: Vec<&LogRecord> = reqs
-        .iter()
-        .flat_map(|r| &r.resource_logs[0].scope_logs)
-        .flat_map(|s| &s.log_records)
-        .collect();
-    let keys: Vec<&str> = records[0]
-        .attributes
-        .iter()
-        .map(|kv| kv.key.as_str())
-        .collect();
-    assert_eq!(keys, ["pipeline", "sync_job_id", "attempt", "sling_time"]);
-    assert_eq!(
-        attr(records[0], "sync_job_id"),
-        Some(&Any::StringValue("job-9".into()))
-    );
-    assert_eq!(attr(records[0], "attempt"), Some(&Any::IntValue(3)));
-    assert!(
-        records[1].attributes.is_empty(),
-        "{:?}",
-        records[1].attributes
-    );
-}
