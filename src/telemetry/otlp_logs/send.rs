@@ -1,7 +1,13 @@
 //! Sending encoded log requests: OTLP/HTTP (protobuf body, blocking client on the export thread) or OTLP/gRPC (the
-//! request bytes as the message of `LogsService/Export`, over a tonic channel on the runtime), with the retries the
-//! SDK's exporter made: up to 3 more attempts, 100 ms doubling, on errors the OTLP spec calls retryable, never past
-//! the export timeout.
+//! request bytes as the message of `LogsService/Export`, over a tonic channel), with the retries the SDK's exporter
+//! made: up to 3 more attempts, 100 ms doubling, on errors the OTLP spec calls retryable, never past the export
+//! timeout.
+//!
+//! Neither depends on the wrapper's async runtime. While the collector answers, a full log queue holds the engine —
+//! a task on that runtime — until an export makes room; an export that needed the runtime could then wait on the
+//! task that waits on it. It happened: the first gRPC export (the connection) stalled until the engine gave up after
+//! `STALL_BOUND`, and a 20k-line flood lost a thousand records one run in ten. The gRPC channel therefore lives on a
+//! small runtime of the export thread's own, as reqwest's blocking client keeps its own.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -9,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf as _, BufMut as _, Bytes};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
 use super::queue::Export;
@@ -36,29 +42,31 @@ pub enum Sender {
         client: Option<reqwest::blocking::Client>,
     },
     Grpc {
-        channel: Channel,
+        endpoint: Endpoint,
         metadata: tonic::metadata::MetadataMap,
         timeout: Duration,
+        /// Made on first use, on the export thread: the runtime that drives the channel (only while exporting) and
+        /// the channel (connecting on first use).
+        client: Option<(tokio::runtime::Runtime, Channel)>,
     },
 }
 
 impl Sender {
-    /// A gRPC sender; its channel connects lazily on the current tokio runtime, which must outlive it.
     pub fn grpc(
         endpoint: &str,
         metadata: tonic::metadata::MetadataMap,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+        let endpoint = Endpoint::from_shared(endpoint.to_owned())
             .map_err(|e| anyhow::anyhow!("invalid OTLP logs endpoint `{endpoint}`: {e}"))?
             .timeout(timeout)
             .user_agent(USER_AGENT)
-            .map_err(|e| anyhow::anyhow!("gRPC user agent: {e}"))?
-            .connect_lazy();
+            .map_err(|e| anyhow::anyhow!("gRPC user agent: {e}"))?;
         Ok(Self::Grpc {
-            channel,
+            endpoint,
             metadata,
             timeout,
+            client: None,
         })
     }
 
@@ -101,8 +109,30 @@ impl Sender {
                 http_once(client, endpoint, headers, request)
             }
             Self::Grpc {
-                channel, metadata, ..
-            } => grpc_once(channel, metadata, request),
+                endpoint,
+                metadata,
+                client,
+                ..
+            } => {
+                let (runtime, channel) = match client {
+                    Some(c) => c,
+                    None => {
+                        let runtime = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .map_err(|e| Failure {
+                                message: format!("starting the gRPC export runtime: {e}"),
+                                retryable: false,
+                            })?;
+                        let channel = {
+                            let _inside = runtime.enter();
+                            endpoint.connect_lazy()
+                        };
+                        client.insert((runtime, channel))
+                    }
+                };
+                grpc_once(runtime, channel, metadata, request)
+            }
         }
     }
 }
@@ -145,6 +175,7 @@ fn http_once(
 }
 
 fn grpc_once(
+    runtime: &tokio::runtime::Runtime,
     channel: &Channel,
     metadata: &tonic::metadata::MetadataMap,
     request: &[u8],
@@ -152,7 +183,7 @@ fn grpc_once(
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     let mut req = tonic::Request::new(Bytes::copy_from_slice(request));
     *req.metadata_mut() = metadata.clone();
-    let result = futures_executor::block_on(async move {
+    let result = runtime.block_on(async move {
         grpc.ready()
             .await
             .map_err(|e| Status::unavailable(format!("gRPC channel not ready: {e}")))?;
