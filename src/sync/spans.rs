@@ -33,10 +33,11 @@ pub const VERIFY_SPAN: &str = "sync.verify";
 pub const MAX_EVENTS_PER_SPAN: u32 = 10_000;
 /// The tracing event name of a Sling line's span event. A line is two tracing events: one with all its fields for
 /// batch output and log records, and — for the attempt's first `MAX_EVENTS_PER_SPAN` lines only — this one, with
-/// just the line's own fields, for the span event: pipeline, job id and attempt would be three more attributes on
-/// every span event, the same on all and already on the span, and building events beyond the bound only for the SDK
-/// to drop them was most of telemetry's cost in a flood. Lines beyond the bound are counted into the span's
-/// `dropped_events_count` (see `SKIPPED_EVENTS_FIELD`).
+/// just the message, for the span event. Pipeline, job id and attempt would be the same on every span event and are
+/// on the span; Sling's own time stamp is on the log record, the span event has its own; each attribute was a cost
+/// on up to 10,000 events, paid again when the span is exported at the end of the run. Building events beyond the
+/// bound only for the SDK to drop them was most of telemetry's cost in a flood: lines beyond it have no span event
+/// and are counted into the span's `dropped_events_count` (see `SKIPPED_EVENTS_FIELD`).
 pub const LINE_SPAN_EVENT: &str = "sling line, span event";
 /// The attempt-span field that carries how many Sling lines were not made span events. Telemetry adds it to the
 /// span's `dropped_events_count` and removes it before export: it is not an attribute.
@@ -277,7 +278,7 @@ pub fn sling_line(
     }
     macro_rules! span_event {
         ($lvl:expr) => {
-            tracing::event!(name: LINE_SPAN_EVENT, target: SLING, $lvl, sling_time = time, "{msg}")
+            tracing::event!(name: LINE_SPAN_EVENT, target: SLING, $lvl, "{msg}")
         };
     }
     at_level!(line);
