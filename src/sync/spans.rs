@@ -259,6 +259,7 @@ pub fn sling_line(
     span_event: bool,
 ) {
     let time = line.time.as_deref().unwrap_or("");
+    // A plain string field, not a format string: every layer takes it as it is, without the formatting machinery.
     let msg = line.message.as_str();
     macro_rules! at_level {
         ($event:ident) => {
@@ -273,12 +274,12 @@ pub fn sling_line(
     }
     macro_rules! line {
         ($lvl:expr) => {
-            tracing::event!(name: "sling line", target: SLING, $lvl, pipeline, sync_job_id = job_id, attempt, sling_time = time, "{msg}")
+            tracing::event!(name: "sling line", target: SLING, $lvl, message = msg, pipeline, sync_job_id = job_id, attempt, sling_time = time)
         };
     }
     macro_rules! span_event {
         ($lvl:expr) => {
-            tracing::event!(name: LINE_SPAN_EVENT, target: SLING, $lvl, "{msg}")
+            tracing::event!(name: LINE_SPAN_EVENT, target: SLING, $lvl, message = msg)
         };
     }
     at_level!(line);
