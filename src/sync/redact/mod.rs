@@ -310,15 +310,14 @@ impl std::ops::Deref for RedactedLine {
     }
 }
 
-/// Cheap pre-check for the key-value rule: `pas`(sword/swd) or `pwd`, any case.
+/// Cheap pre-check for the key-value rule: `pas`(sword/swd) or `pwd`, any case. This runs for every line Sling
+/// prints: one comparison per byte until a `p`, not a lowercased window per byte (`| 0x20` lowercases exactly the
+/// letters compared here and turns no other byte into one of them).
 fn might_hold_kv_password(text: &str) -> bool {
-    text.as_bytes().windows(3).any(|w| {
-        let w = [
-            w[0].to_ascii_lowercase(),
-            w[1].to_ascii_lowercase(),
-            w[2].to_ascii_lowercase(),
-        ];
-        &w == b"pas" || &w == b"pwd"
+    let b = text.as_bytes();
+    let lower = |i: usize| b.get(i).map_or(0, |c| c | 0x20);
+    (0..b.len()).any(|i| {
+        b[i] | 0x20 == b'p' && matches!((lower(i + 1), lower(i + 2)), (b'a', b's') | (b'w', b'd'))
     })
 }
 

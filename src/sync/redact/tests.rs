@@ -138,3 +138,30 @@ fn connection_string_detection() {
     assert!(!looks_like_connection_string("http://otel:4317"));
     assert!(!looks_like_connection_string("/etc/sling"));
 }
+
+#[test]
+fn the_key_value_pre_check_agrees_with_lowercasing_every_window() {
+    let reference = |text: &str| {
+        text.as_bytes().windows(3).any(|w| {
+            let w = w.to_ascii_lowercase();
+            w == b"pas" || w == b"pwd"
+        })
+    };
+    // Every triple of printable ASCII, plus bytes one bit (0x20) away from the letters compared.
+    let mut alphabet: Vec<u8> = (0x20u8..0x7f).collect();
+    alphabet.extend([0x10, 0x01, 0x04, 0x13, 0x17]);
+    for &a in &alphabet {
+        for &b in &alphabet {
+            for &c in &alphabet {
+                let text = String::from_utf8(vec![b'x', a, b, c]).expect("ASCII");
+                assert_eq!(
+                    super::might_hold_kv_password(&text),
+                    reference(&text),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+    assert!(super::might_hold_kv_password("…PaSsWoRd=…"));
+    assert!(!super::might_hold_kv_password("p"));
+}
