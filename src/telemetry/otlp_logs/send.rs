@@ -42,7 +42,8 @@ pub enum Sender {
         client: Option<reqwest::blocking::Client>,
     },
     Grpc {
-        endpoint: Endpoint,
+        /// Boxed: tonic's endpoint settings are large.
+        endpoint: Box<Endpoint>,
         metadata: tonic::metadata::MetadataMap,
         timeout: Duration,
         /// Made on first use, on the export thread: the runtime that drives the channel (only while exporting) and
@@ -63,7 +64,7 @@ impl Sender {
             .user_agent(USER_AGENT)
             .map_err(|e| anyhow::anyhow!("gRPC user agent: {e}"))?;
         Ok(Self::Grpc {
-            endpoint,
+            endpoint: Box::new(endpoint),
             metadata,
             timeout,
             client: None,
