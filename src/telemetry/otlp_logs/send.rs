@@ -1,18 +1,20 @@
-//! Sending encoded log requests: OTLP/HTTP (protobuf body, blocking client on the export thread) or OTLP/gRPC (the
-//! request bytes as the message of `LogsService/Export`, over a tonic channel), with the retries the SDK's exporter
-//! made: up to 3 more attempts, 100 ms doubling, on errors the OTLP spec calls retryable, never past the export
-//! timeout.
+//! Sending encoded log requests: OTLP/HTTP (a protobuf body) or OTLP/gRPC (the request bytes as the message of
+//! `LogsService/Export`, over a tonic channel), with the retries the SDK's exporter made: up to 3 more attempts,
+//! 100 ms doubling, on errors the OTLP spec calls retryable, never past the export timeout.
 //!
-//! Neither depends on the wrapper's async runtime. While the collector answers, a full log queue holds the engine —
-//! a task on that runtime — until an export makes room; an export that needed the runtime could then wait on the
-//! task that waits on it. It happened: the first gRPC export (the connection) stalled until the engine gave up after
-//! `STALL_BOUND`, and a 20k-line flood lost a thousand records one run in ten. The gRPC channel therefore lives on a
-//! small runtime of the export thread's own, as reqwest's blocking client keeps its own.
+//! Both run on a small runtime of the export thread's own, driven only while a request is under way, never on the
+//! wrapper's runtime. While the collector answers, a full log queue holds the engine — a task on that runtime —
+//! until an export makes room; an export that needed the runtime could then wait on the task that waits on it. It
+//! happened: with the gRPC channel on the main runtime, the first export (the connection) sometimes stalled until
+//! the engine gave up after `STALL_BOUND`, and a 20k-line flood lost a thousand records. (HTTP went through reqwest's
+//! blocking client, which keeps a runtime thread of its own; the async client on this thread's runtime saves the
+//! hand-over to that thread on every request.)
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf as _, BufMut as _, Bytes};
+use tokio::runtime::Runtime;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
@@ -32,23 +34,34 @@ struct Failure {
     retryable: bool,
 }
 
-/// Where and how requests go.
-pub enum Sender {
+impl Failure {
+    fn fatal(message: String) -> Self {
+        Self {
+            message,
+            retryable: false,
+        }
+    }
+}
+
+/// Where and how requests go. The runtime and the client are made on first use, on the export thread.
+pub struct Sender {
+    transport: Transport,
+    timeout: Duration,
+    runtime: Option<Runtime>,
+}
+
+enum Transport {
     Http {
         endpoint: String,
         headers: HashMap<String, String>,
-        timeout: Duration,
-        /// Made on first use, on the export thread.
-        client: Option<reqwest::blocking::Client>,
+        client: Option<reqwest::Client>,
     },
     Grpc {
         /// Boxed: tonic's endpoint settings are large.
         endpoint: Box<Endpoint>,
         metadata: tonic::metadata::MetadataMap,
-        timeout: Duration,
-        /// Made on first use, on the export thread: the runtime that drives the channel (only while exporting) and
-        /// the channel (connecting on first use).
-        client: Option<(tokio::runtime::Runtime, Channel)>,
+        /// Connects on first use.
+        channel: Option<Channel>,
     },
 }
 
@@ -63,83 +76,79 @@ impl Sender {
             .timeout(timeout)
             .user_agent(USER_AGENT)
             .map_err(|e| anyhow::anyhow!("gRPC user agent: {e}"))?;
-        Ok(Self::Grpc {
-            endpoint: Box::new(endpoint),
-            metadata,
+        Ok(Self {
+            transport: Transport::Grpc {
+                endpoint: Box::new(endpoint),
+                metadata,
+                channel: None,
+            },
             timeout,
-            client: None,
+            runtime: None,
         })
     }
 
     pub fn http(endpoint: &str, headers: HashMap<String, String>, timeout: Duration) -> Self {
-        Self::Http {
-            endpoint: endpoint.to_owned(),
-            headers,
+        Self {
+            transport: Transport::Http {
+                endpoint: endpoint.to_owned(),
+                headers,
+                client: None,
+            },
             timeout,
-            client: None,
-        }
-    }
-
-    fn timeout(&self) -> Duration {
-        match self {
-            Self::Http { timeout, .. } | Self::Grpc { timeout, .. } => *timeout,
+            runtime: None,
         }
     }
 
     fn once(&mut self, request: &[u8]) -> Result<(), Failure> {
-        match self {
-            Self::Http {
+        let runtime = match &mut self.runtime {
+            Some(r) => r,
+            None => self.runtime.insert(
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| Failure::fatal(format!("starting the export runtime: {e}")))?,
+            ),
+        };
+        match &mut self.transport {
+            Transport::Http {
                 endpoint,
                 headers,
-                timeout,
                 client,
             } => {
                 let client = match client {
                     Some(c) => c,
                     None => client.insert(
-                        reqwest::blocking::Client::builder()
-                            .timeout(*timeout)
+                        reqwest::Client::builder()
+                            .timeout(self.timeout)
                             .user_agent(USER_AGENT)
                             .build()
-                            .map_err(|e| Failure {
-                                message: format!("building the HTTP client: {e}"),
-                                retryable: false,
+                            .map_err(|e| {
+                                Failure::fatal(format!("building the HTTP client: {e}"))
                             })?,
                     ),
                 };
-                http_once(client, endpoint, headers, request)
+                runtime.block_on(http_once(client, endpoint, headers, request))
             }
-            Self::Grpc {
+            Transport::Grpc {
                 endpoint,
                 metadata,
-                client,
-                ..
+                channel,
             } => {
-                let (runtime, channel) = match client {
+                let channel = match channel {
                     Some(c) => c,
                     None => {
-                        let runtime = tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                            .map_err(|e| Failure {
-                                message: format!("starting the gRPC export runtime: {e}"),
-                                retryable: false,
-                            })?;
-                        let channel = {
-                            let _inside = runtime.enter();
-                            endpoint.connect_lazy()
-                        };
-                        client.insert((runtime, channel))
+                        let _inside = runtime.enter();
+                        channel.insert(endpoint.connect_lazy())
                     }
                 };
-                grpc_once(runtime, channel, metadata, request)
+                runtime.block_on(grpc_once(channel, metadata, request))
             }
         }
     }
 }
 
-fn http_once(
-    client: &reqwest::blocking::Client,
+async fn http_once(
+    client: &reqwest::Client,
     endpoint: &str,
     headers: &HashMap<String, String>,
     request: &[u8],
@@ -152,7 +161,7 @@ fn http_once(
         req = req.header(k.as_str(), v.as_str());
     }
     // The error's text names no header: header values are often credentials.
-    let response = req.send().map_err(|e| Failure {
+    let response = req.send().await.map_err(|e| Failure {
         message: format!(
             "HTTP export failed: {}",
             if e.is_timeout() {
@@ -165,7 +174,7 @@ fn http_once(
     })?;
     let status = response.status().as_u16();
     // Read the (small) answer to the end, so the connection is reused.
-    let _ = response.bytes();
+    let _ = response.bytes().await;
     match status {
         200..=299 => Ok(()),
         _ => Err(Failure {
@@ -175,8 +184,7 @@ fn http_once(
     }
 }
 
-fn grpc_once(
-    runtime: &tokio::runtime::Runtime,
+async fn grpc_once(
     channel: &Channel,
     metadata: &tonic::metadata::MetadataMap,
     request: &[u8],
@@ -184,13 +192,14 @@ fn grpc_once(
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     let mut req = tonic::Request::new(Bytes::copy_from_slice(request));
     *req.metadata_mut() = metadata.clone();
-    let result = runtime.block_on(async move {
+    let result = async {
         grpc.ready()
             .await
             .map_err(|e| Status::unavailable(format!("gRPC channel not ready: {e}")))?;
         grpc.unary(req, PathAndQuery::from_static(GRPC_PATH), RawCodec)
             .await
-    });
+    }
+    .await;
     result.map(|_| ()).map_err(|status| Failure {
         message: format!(
             "gRPC export failed: {:?}: {}",
@@ -220,7 +229,7 @@ impl Export for Sender {
                 Err(f)
                     if f.retryable
                         && retries < RETRIES
-                        && start.elapsed() + delay < self.timeout() =>
+                        && start.elapsed() + delay < self.timeout =>
                 {
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(MAX_DELAY);
