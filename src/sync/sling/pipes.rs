@@ -61,7 +61,9 @@ pub(super) async fn pump<R: AsyncRead + Unpin>(
         let mut lines = 0usize;
         let mut rest = buf;
         while !rest.is_empty() {
-            let (chunk, found_newline) = match rest.iter().position(|b| *b == b'\n') {
+            // memchr, not a byte loop: every byte Sling prints passes here, and a long line is scanned to its end
+            // even when most of it is cut off.
+            let (chunk, found_newline) = match memchr::memchr(b'\n', rest) {
                 Some(i) => (&rest[..i], true),
                 None => (rest, false),
             };
