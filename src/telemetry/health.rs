@@ -16,7 +16,7 @@ use opentelemetry_sdk::Resource;
 pub struct ExportHealth {
     ok: AtomicU64,
     failed: AtomicU64,
-    /// Log records that found the queue full while the collector was failing or stalled (see `otlp_logs::queue`).
+    /// Log records that found the queue full while the collector was failing or stalled (see `otlp::log_queue`).
     logs_dropped: AtomicU64,
     /// When the current run of failures began, and the last error text.
     failing: Mutex<Option<(chrono::DateTime<chrono::Utc>, String)>>,

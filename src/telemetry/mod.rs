@@ -2,7 +2,7 @@
 //! the front-end's own output, and a bounded shutdown.
 //!
 //! The engine only uses `tracing`. Here its spans become OTel spans (tracing-opentelemetry), its events become span
-//! events and OTel log records (our own encoder, `otlp_logs`), and events on target `spans::METRICS` become metrics.
+//! events and OTel log records (our own encoder, `otlp`), and events on target `spans::METRICS` become metrics.
 //! What is exported is decided by the explicit targets of `sync::spans`, never by module paths.
 
 pub(crate) mod batch_format;
@@ -10,7 +10,7 @@ pub mod config;
 mod console_log;
 pub mod health;
 pub(crate) mod metrics;
-pub mod otlp_logs;
+pub mod otlp;
 mod skipped_events;
 pub mod stdout;
 
@@ -55,7 +55,7 @@ type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 /// The running providers; `shutdown` flushes them within a bound.
 pub struct Telemetry {
     tracer: Option<SdkTracerProvider>,
-    logs: Option<Arc<otlp_logs::LogQueue>>,
+    logs: Option<Arc<otlp::LogQueue>>,
     meter: Option<SdkMeterProvider>,
     pub health: Arc<ExportHealth>,
     /// Writes out the batch output when dropped; kept past `shutdown` so the last lines still print.
@@ -142,9 +142,10 @@ impl Telemetry {
         let mut stdout_guard = None;
         if !cfg.disabled {
             let res = resource(&cfg, mission_cluster_id);
+            // Our own encoder: opentelemetry-otlp's conversion of the attempt span's 10,000 events was most of the
+            // wait at exit (see `otlp`).
             let span_exporter =
-                exporter!(SpanExporter, &cfg, cfg.traces_endpoint, cfg.traces_headers)
-                    .context("building the OTLP trace exporter")?;
+                otlp::span_exporter(&cfg).context("building the OTLP trace exporter")?;
             let tp = SdkTracerProvider::builder()
                 .with_resource(res.clone())
                 .with_max_events_per_span(MAX_EVENTS_PER_SPAN)
@@ -157,8 +158,8 @@ impl Telemetry {
                 ))
                 .build();
             // Not the SDK's log pipeline: it dropped records whenever its queue was full, and cost more CPU per
-            // Sling line than all the rest of the wrapper (see `otlp_logs`).
-            let log_queue = otlp_logs::start(&cfg, &res, &spans::EXPORTED, health.clone())
+            // Sling line than all the rest of the wrapper (see `otlp`).
+            let log_queue = otlp::start(&cfg, &res, &spans::EXPORTED, health.clone())
                 .context("starting the OTLP log export")?;
             let metric_exporter = exporter!(
                 MetricExporter,
@@ -190,7 +191,7 @@ impl Telemetry {
                     .boxed(),
             );
             layers.push(
-                otlp_logs::OtlpLogLayer::new(log_queue.clone(), &spans::EXPORTED)
+                otlp::OtlpLogLayer::new(log_queue.clone(), &spans::EXPORTED)
                     .with_filter(filter_fn(is_output))
                     .boxed(),
             );

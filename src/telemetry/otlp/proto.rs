@@ -137,14 +137,29 @@ fn otel_any_value(out: &mut Vec<u8>, field: u64, v: &Value) {
     any_value(out, field, &scalar);
 }
 
+/// `KeyValue` with an OTel value: scalars written at once, arrays through a buffer.
+pub(super) fn otel_key_value(out: &mut Vec<u8>, field: u64, k: &str, v: &Value) {
+    let scalar = match v {
+        Value::Bool(b) => Scalar::Bool(*b),
+        Value::I64(i) => Scalar::Int(*i),
+        Value::F64(d) => Scalar::Double(*d),
+        Value::String(s) => Scalar::Str(s.as_str()),
+        other => {
+            let mut kv = Vec::new();
+            bytes(&mut kv, 1, k.as_bytes());
+            otel_any_value(&mut kv, 2, other);
+            bytes(out, field, &kv);
+            return;
+        }
+    };
+    key_value(out, field, k, &scalar);
+}
+
 /// `Resource { attributes = 1 }`, encoded once when telemetry starts.
 pub(super) fn resource<'a>(attributes: impl Iterator<Item = (&'a str, &'a Value)>) -> Vec<u8> {
     let mut out = Vec::new();
     for (k, v) in attributes {
-        let mut kv = Vec::new();
-        bytes(&mut kv, 1, k.as_bytes());
-        otel_any_value(&mut kv, 2, v);
-        bytes(&mut out, 1, &kv);
+        otel_key_value(&mut out, 1, k, v);
     }
     out
 }

@@ -1,5 +1,5 @@
-//! Sending encoded log requests: OTLP/HTTP (a protobuf body) or OTLP/gRPC (the request bytes as the message of
-//! `LogsService/Export`, over a tonic channel), with the retries the SDK's exporter made: up to 3 more attempts,
+//! Sending encoded export requests: OTLP/HTTP (a protobuf body) or OTLP/gRPC (the request bytes as the message of the
+//! signal's `Export` method, over a tonic channel), with the retries the SDK's exporters made: up to 3 more attempts,
 //! 100 ms doubling, on errors the OTLP spec calls retryable, never past the export timeout.
 //!
 //! Both run on a small runtime of the export thread's own, driven only while a request is under way, never on the
@@ -20,12 +20,14 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
-use super::queue::Export;
+use super::log_queue::Export;
 
 const RETRIES: u32 = 3;
 const FIRST_DELAY: Duration = Duration::from_millis(100);
 const MAX_DELAY: Duration = Duration::from_millis(1600);
-const GRPC_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+/// The gRPC method of each signal we send.
+pub const LOGS_METHOD: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+pub const TRACES_METHOD: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 const USER_AGENT: &str = concat!("sling-sync-wrapper/", env!("CARGO_PKG_VERSION"));
 
 /// Why one attempt failed, and whether another may succeed.
@@ -60,14 +62,17 @@ enum Transport {
         /// Boxed: tonic's endpoint settings are large.
         endpoint: Box<Endpoint>,
         metadata: tonic::metadata::MetadataMap,
+        method: &'static str,
         /// Connects on first use.
         channel: Option<Channel>,
     },
 }
 
 impl Sender {
+    /// `method`: `LOGS_METHOD` or `TRACES_METHOD`.
     pub fn grpc(
         endpoint: &str,
+        method: &'static str,
         metadata: tonic::metadata::MetadataMap,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
@@ -80,6 +85,7 @@ impl Sender {
             transport: Transport::Grpc {
                 endpoint: Box::new(endpoint),
                 metadata,
+                method,
                 channel: None,
             },
             timeout,
@@ -132,6 +138,7 @@ impl Sender {
             Transport::Grpc {
                 endpoint,
                 metadata,
+                method,
                 channel,
             } => {
                 let channel = match channel {
@@ -141,7 +148,7 @@ impl Sender {
                         channel.insert(endpoint.connect_lazy())
                     }
                 };
-                runtime.block_on(grpc_once(channel, metadata, request))
+                runtime.block_on(grpc_once(channel, metadata, method, request))
             }
         }
     }
@@ -187,6 +194,7 @@ async fn http_once(
 async fn grpc_once(
     channel: &Channel,
     metadata: &tonic::metadata::MetadataMap,
+    method: &'static str,
     request: &[u8],
 ) -> Result<(), Failure> {
     let mut grpc = tonic::client::Grpc::new(channel.clone());
@@ -196,7 +204,7 @@ async fn grpc_once(
         grpc.ready()
             .await
             .map_err(|e| Status::unavailable(format!("gRPC channel not ready: {e}")))?;
-        grpc.unary(req, PathAndQuery::from_static(GRPC_PATH), RawCodec)
+        grpc.unary(req, PathAndQuery::from_static(method), RawCodec)
             .await
     }
     .await;

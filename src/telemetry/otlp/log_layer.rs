@@ -17,8 +17,8 @@ use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::Layer;
 
+use super::log_queue::LogQueue;
 use super::proto::{self, Scalar};
-use super::queue::LogQueue;
 
 /// `LogRecord` field numbers (logs/v1).
 mod field {

@@ -13,7 +13,7 @@ use opentelemetry_sdk::Resource;
 use prost::Message as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 
-use super::queue::{Export, Framing, LogQueue};
+use super::log_queue::{Export, Framing, LogQueue};
 use super::*;
 use crate::telemetry::config::LogQueueConfig;
 
@@ -210,4 +210,98 @@ fn batches_hold_at_most_max_batch_records_and_keep_their_order() {
         .map(|i| format!("{}:line {i}", if i % 3 == 0 { "sync" } else { "sling" }))
         .collect();
     assert_eq!(bodies, expected);
+}
+
+/// Every span field as opentelemetry-otlp's own conversion makes it: our bytes decode to the same request.
+#[test]
+fn spans_encode_to_what_the_sdk_exporter_sent() {
+    use opentelemetry::trace::{
+        Link, SpanContext, SpanKind, Status, TraceFlags, TraceState, Tracer as _,
+    };
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+    use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+    use opentelemetry_sdk::trace::{SpanData, SpanExporter as _, SpanProcessor};
+
+    /// Keeps what ends.
+    #[derive(Debug, Clone, Default)]
+    struct Keep(Arc<Mutex<Vec<SpanData>>>);
+    impl SpanProcessor for Keep {
+        fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
+        fn on_end(&self, span: SpanData) {
+            self.0.lock().expect("lock").push(span);
+        }
+        fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, _: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    let memory = Keep::default();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(memory.clone())
+        .with_max_events_per_span(2)
+        .build();
+    let tracer = provider.tracer_with_scope(
+        opentelemetry::InstrumentationScope::builder("sling-sync-wrapper")
+            .with_version("1.2.3")
+            .with_attributes([KeyValue::new("scope.attr", true)])
+            .build(),
+    );
+    let remote = SpanContext::new(
+        opentelemetry::trace::TraceId::from(7u128),
+        opentelemetry::trace::SpanId::from(9u64),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::from_key_value([("k", "v")]).expect("trace state"),
+    );
+    let mut span = tracer
+        .span_builder("sling.attempt")
+        .with_kind(SpanKind::Client)
+        .with_links(vec![Link::new(
+            remote,
+            vec![KeyValue::new("why", "retry")],
+            0,
+        )])
+        .start(&tracer);
+    span.set_attribute(KeyValue::new("pipeline", "orders"));
+    span.set_attribute(KeyValue::new("attempt", 2));
+    span.set_attribute(KeyValue::new("ratio", 0.5));
+    span.set_attribute(KeyValue::new(
+        "zones",
+        opentelemetry::Value::Array(opentelemetry::Array::I64(vec![1, 2])),
+    ));
+    for i in 0..4 {
+        span.add_event(format!("line {i}"), vec![KeyValue::new("level", "INFO")]);
+    }
+    span.set_status(Status::error("exit code 1"));
+    span.end();
+    tracer.start("sync.job").end();
+    let spans = memory.0.lock().expect("lock").clone();
+    assert_eq!(spans.len(), 2);
+
+    let resource = Resource::builder_empty()
+        .with_attributes([KeyValue::new("service.name", "sling-sync-wrapper")])
+        .build();
+    let mut ours = OtlpSpanExporter::new(super::send::Sender::http(
+        "http://127.0.0.1:9/v1/traces",
+        Default::default(),
+        Duration::from_secs(1),
+    ));
+    ours.set_resource(&resource);
+    let mut bytes = Vec::new();
+    super::spans::encode_request(&mut bytes, &ours.resource_for_tests(), "", &spans);
+    let decoded = ExportTraceServiceRequest::decode(bytes.as_slice()).expect("a valid request");
+    let expected = ExportTraceServiceRequest {
+        resource_spans: group_spans_by_resource_and_scope(
+            spans,
+            &ResourceAttributesWithSchema::from(&resource),
+        ),
+    };
+    assert_eq!(decoded, expected);
+    let attempt = &decoded.resource_spans[0].scope_spans[0].spans[0];
+    assert_eq!(attempt.events.len(), 2);
+    assert_eq!(attempt.dropped_events_count, 2);
 }

@@ -1,0 +1,212 @@
+//! Spans as OTLP, encoded straight from the SDK's `SpanData`: the fields opentelemetry-otlp sent, without its
+//! protobuf structs in between. An attempt span carries up to 10,000 events and is exported when the run ends, so
+//! converting them (every key and string copied, then encoded, then freed) was most of the wait at exit; writing
+//! the bytes once takes a fraction of it. Sent by the same code as the log records (`send`).
+
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use opentelemetry::trace::{SpanId, SpanKind, Status};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use opentelemetry_sdk::Resource;
+
+use super::log_queue::Export;
+use super::proto;
+use super::send::Sender;
+
+/// OTLP's span flags: "the context knows whether the parent is remote", and "it is".
+const HAS_IS_REMOTE: u32 = 0x100;
+const IS_REMOTE: u32 = 0x200;
+
+/// The SDK's batch span processor hands it spans; it encodes and sends them.
+pub struct OtlpSpanExporter {
+    sender: Mutex<Sender>,
+    /// Encoded `Resource` and its schema URL, set by the SDK when the provider is built.
+    resource: Vec<u8>,
+    schema_url: String,
+}
+
+impl std::fmt::Debug for OtlpSpanExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OtlpSpanExporter")
+    }
+}
+
+impl OtlpSpanExporter {
+    pub fn new(sender: Sender) -> Self {
+        Self {
+            sender: Mutex::new(sender),
+            resource: Vec::new(),
+            schema_url: String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+impl OtlpSpanExporter {
+    pub(super) fn resource_for_tests(&self) -> Vec<u8> {
+        self.resource.clone()
+    }
+}
+
+impl SpanExporter for OtlpSpanExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let mut request = Vec::new();
+        encode_request(&mut request, &self.resource, &self.schema_url, &batch);
+        drop(batch);
+        let mut sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
+        sender
+            .export(&request)
+            .map_err(OTelSdkError::InternalFailure)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.resource = proto::resource(resource.iter().map(|(k, v)| (k.as_str(), v)));
+        self.schema_url = resource.schema_url().unwrap_or_default().to_owned();
+    }
+}
+
+fn nanos(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+fn attributes(out: &mut Vec<u8>, field: u64, attrs: &[KeyValue]) {
+    for kv in attrs {
+        proto::otel_key_value(out, field, kv.key.as_str(), &kv.value);
+    }
+}
+
+/// `ExportTraceServiceRequest { resource_spans = 1 }` with one `ResourceSpans { resource = 1, scope_spans = 2,
+/// schema_url = 3 }` holding a `ScopeSpans { scope = 1, spans = 2, schema_url = 3 }` per run of spans of one scope.
+pub(super) fn encode_request(
+    out: &mut Vec<u8>,
+    resource: &[u8],
+    schema_url: &str,
+    spans: &[SpanData],
+) {
+    let mut resource_spans = Vec::new();
+    proto::bytes(&mut resource_spans, 1, resource);
+    let (mut scope_spans, mut span, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+    for run in spans.chunk_by(|a, b| a.instrumentation_scope == b.instrumentation_scope) {
+        let scope = &run[0].instrumentation_scope;
+        scope_spans.clear();
+        scratch.clear();
+        encode_scope(&mut scratch, scope);
+        proto::bytes(&mut scope_spans, 1, &scratch);
+        for s in run {
+            span.clear();
+            encode_span(&mut span, s, &mut scratch);
+            proto::bytes(&mut scope_spans, 2, &span);
+        }
+        if let Some(url) = scope.schema_url().filter(|u| !u.is_empty()) {
+            proto::bytes(&mut scope_spans, 3, url.as_bytes());
+        }
+        proto::bytes(&mut resource_spans, 2, &scope_spans);
+    }
+    if !schema_url.is_empty() {
+        proto::bytes(&mut resource_spans, 3, schema_url.as_bytes());
+    }
+    proto::bytes(out, 1, &resource_spans);
+}
+
+/// `InstrumentationScope { name = 1, version = 2, attributes = 3 }`.
+fn encode_scope(out: &mut Vec<u8>, scope: &InstrumentationScope) {
+    if !scope.name().is_empty() {
+        proto::bytes(out, 1, scope.name().as_bytes());
+    }
+    if let Some(v) = scope.version().filter(|v| !v.is_empty()) {
+        proto::bytes(out, 2, v.as_bytes());
+    }
+    for kv in scope.attributes() {
+        proto::otel_key_value(out, 3, kv.key.as_str(), &kv.value);
+    }
+}
+
+/// `Span` (trace/v1): ids 1, 2, trace state 3, parent 4, name 5, kind 6, times 7 and 8, attributes 9 (dropped 10),
+/// events 11 (dropped 12), links 13 (dropped 14), status 15, flags 16.
+fn encode_span(out: &mut Vec<u8>, s: &SpanData, scratch: &mut Vec<u8>) {
+    let sc = &s.span_context;
+    proto::bytes(out, 1, &sc.trace_id().to_bytes());
+    proto::bytes(out, 2, &sc.span_id().to_bytes());
+    let state = sc.trace_state().header();
+    if !state.is_empty() {
+        proto::bytes(out, 3, state.as_bytes());
+    }
+    if s.parent_span_id != SpanId::INVALID {
+        proto::bytes(out, 4, &s.parent_span_id.to_bytes());
+    }
+    proto::bytes(out, 5, s.name.as_bytes());
+    let kind = match s.span_kind {
+        SpanKind::Internal => 1,
+        SpanKind::Server => 2,
+        SpanKind::Client => 3,
+        SpanKind::Producer => 4,
+        SpanKind::Consumer => 5,
+    };
+    proto::uint(out, 6, kind);
+    proto::fixed64(out, 7, nanos(s.start_time));
+    proto::fixed64(out, 8, nanos(s.end_time));
+    attributes(out, 9, &s.attributes);
+    if s.dropped_attributes_count > 0 {
+        proto::uint(out, 10, u64::from(s.dropped_attributes_count));
+    }
+    // Event { time_unix_nano = 1, name = 2, attributes = 3, dropped_attributes_count = 4 }
+    for e in s.events.iter() {
+        scratch.clear();
+        proto::fixed64(scratch, 1, nanos(e.timestamp));
+        proto::bytes(scratch, 2, e.name.as_bytes());
+        attributes(scratch, 3, &e.attributes);
+        if e.dropped_attributes_count > 0 {
+            proto::uint(scratch, 4, u64::from(e.dropped_attributes_count));
+        }
+        proto::bytes(out, 11, scratch);
+    }
+    if s.events.dropped_count > 0 {
+        proto::uint(out, 12, u64::from(s.events.dropped_count));
+    }
+    // Link { trace_id = 1, span_id = 2, trace_state = 3, attributes = 4, dropped_attributes_count = 5, flags = 6 }
+    for l in s.links.iter() {
+        scratch.clear();
+        let lc = &l.span_context;
+        proto::bytes(scratch, 1, &lc.trace_id().to_bytes());
+        proto::bytes(scratch, 2, &lc.span_id().to_bytes());
+        let state = lc.trace_state().header();
+        if !state.is_empty() {
+            proto::bytes(scratch, 3, state.as_bytes());
+        }
+        attributes(scratch, 4, &l.attributes);
+        if l.dropped_attributes_count > 0 {
+            proto::uint(scratch, 5, u64::from(l.dropped_attributes_count));
+        }
+        proto::fixed32(scratch, 6, flags(lc.is_remote(), lc.trace_flags().to_u8()));
+        proto::bytes(out, 13, scratch);
+    }
+    if s.links.dropped_count > 0 {
+        proto::uint(out, 14, u64::from(s.links.dropped_count));
+    }
+    // Status { message = 2, code = 3 }: present on every span, as the SDK's exporter sent it.
+    scratch.clear();
+    match &s.status {
+        Status::Unset => {}
+        Status::Ok => proto::uint(scratch, 3, 1),
+        Status::Error { description } => {
+            if !description.is_empty() {
+                proto::bytes(scratch, 2, description.as_bytes());
+            }
+            proto::uint(scratch, 3, 2);
+        }
+    }
+    proto::bytes(out, 15, scratch);
+    proto::fixed32(
+        out,
+        16,
+        flags(s.parent_span_is_remote, sc.trace_flags().to_u8()),
+    );
+}
+
+fn flags(remote: bool, trace_flags: u8) -> u32 {
+    u32::from(trace_flags) | HAS_IS_REMOTE | if remote { IS_REMOTE } else { 0 }
+}
