@@ -101,7 +101,7 @@ impl Redactor {
     pub fn redact_owned(&self, text: String) -> String {
         let mut out = mask_literals(text, &self.secrets);
         // The regexes only where they can match: this runs for every line Sling prints.
-        if out.contains("://") {
+        if has_scheme_separator(&out) {
             out = mask_url(&out);
         }
         if might_hold_kv_password(&out) {
@@ -308,6 +308,12 @@ impl std::ops::Deref for RedactedLine {
     fn deref(&self) -> &LogLine {
         &self.0
     }
+}
+
+/// `text.contains("://")` without building a substring searcher for every line: a `:` is rare in Sling's lines.
+fn has_scheme_separator(text: &str) -> bool {
+    let b = text.as_bytes();
+    memchr::memchr_iter(b':', b).any(|i| b[i + 1..].starts_with(b"//"))
 }
 
 /// Cheap pre-check for the key-value rule: `pas`(sword/swd) or `pwd`, any case. This runs for every line Sling

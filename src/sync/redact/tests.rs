@@ -165,3 +165,19 @@ fn the_key_value_pre_check_agrees_with_lowercasing_every_window() {
     assert!(super::might_hold_kv_password("…PaSsWoRd=…"));
     assert!(!super::might_hold_kv_password("p"));
 }
+
+#[test]
+fn the_url_pre_check_finds_a_scheme_separator_anywhere() {
+    for (text, found) in [
+        ("postgres://u:p@h/db", true),
+        ("a: b, c://", true),
+        ("ends with :/", false),
+        ("ends with :", false),
+        ("no colon", false),
+        ("::/ :/ /:/", false),
+        ("x:://y", true),
+    ] {
+        assert_eq!(super::has_scheme_separator(text), found, "{text}");
+        assert_eq!(text.contains("://"), found, "{text}");
+    }
+}
