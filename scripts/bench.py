@@ -163,7 +163,8 @@ def compare(name, raw, wrap, env, n, lines=None, target="≤ 1.03"):
         "rss": spread([w.rss_kib for w in rw], "{:.1f}", 1 / 1024) + " MiB",
         # Every run's figures, for combining rounds run with --only.
         "samples": {"raw": [r.wall for r in ra], "wrapper": [w.wall for w in rw], "ratio": ratios,
-                    "own": [w.own_cpu for w in rw], "rss_kib": [w.rss_kib for w in rw]},
+                    "own": [w.own_cpu for w in rw], "rss_kib": [w.rss_kib for w in rw],
+                    "per_line": [w.own_cpu / lines for w in rw] if lines else []},
     }
     if lines:
         delivered = min(w.lines for w in rw)

@@ -28,8 +28,9 @@ FIGURES = {
                   ("own_off", "wrapper CPU off", "{:.0f} ms", 1000), ("rss_kib", "peak RSS on", "{:.1f} MiB", 1 / 1024),
                   ("logs", "log records received", "{:.0f}", 1)],
 }
-DEFAULT_FIGURES = [("ratio", "wall ratio to the stand-in", "{:.3f}", 1), ("own", "wrapper CPU", "{:.0f} ms", 1000),
-                   ("rss_kib", "peak RSS", "{:.1f} MiB", 1 / 1024)]
+DEFAULT_FIGURES = [("raw", "stand-in (or Sling) wall", "{:.3f} s", 1), ("wrapper", "wrapper wall", "{:.3f} s", 1),
+                   ("ratio", "wall ratio to the stand-in", "{:.3f}", 1), ("own", "wrapper CPU", "{:.0f} ms", 1000),
+                   ("per_line", "wrapper CPU per line", "{:.2f} µs", 1e6), ("rss_kib", "peak RSS", "{:.1f} MiB", 1 / 1024)]
 
 
 def main():
@@ -59,8 +60,10 @@ def main():
     for case in args.cases.split(","):
         print(f"\n| {case} | old | new |\n|---|---|---|")
         for key, label, fmt, scale in FIGURES.get(case, DEFAULT_FIGURES):
-            old = [v * scale for v in pooled["old"][case][key]]
-            new = [v * scale for v in pooled["new"][case][key]]
+            old = [v * scale for v in pooled["old"][case].get(key, [])]
+            new = [v * scale for v in pooled["new"][case].get(key, [])]
+            if not old or not new:
+                continue
             print(f"| {label} ({len(new)} runs) | {spread(old, fmt)} | {spread(new, fmt)} |")
 
 
