@@ -1,9 +1,9 @@
 //! What the console read from disk, put into the model: the journal (history view, a run lock freed) and the
 //! pipeline files read again. The console does the reading, so the model stays free of I/O.
 
-use super::{Activity, Model, Overlay, PipelineInfo, PipelineView};
+use super::{Model, Overlay, PipelineInfo, PipelineView};
 use crate::sync::event::{Mode, PipelineReport};
-use crate::ui::logbuf::{LogBuffer, LogEntry};
+use crate::ui::logbuf::LogEntry;
 
 /// The lock that refused a run is free again: the row goes back to what the journal now says (the other holder
 /// may have recorded a run). `runs` is the pipeline's journal, newest first.
@@ -56,14 +56,7 @@ pub fn set_pipelines(model: &mut Model, infos: Vec<PipelineInfo>) {
             }
             None => {
                 added += 1;
-                views.push(PipelineView {
-                    info,
-                    activity: Activity::Idle,
-                    last: None,
-                    last_noop: None,
-                    locked: None,
-                    log: LogBuffer::default(),
-                });
+                views.push(PipelineView::idle(info));
             }
         }
     }

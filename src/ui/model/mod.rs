@@ -16,7 +16,7 @@ pub use view_state::{Confirm, LogSource, Message, Overlay, Pane};
 
 use chrono::{DateTime, Utc};
 
-use super::logbuf::{LogBuffer, LogEntry};
+use super::logbuf::LogEntry;
 use crate::sync::event::{Mode, PipelineReport, Status};
 use crate::telemetry::HealthSnapshot;
 
@@ -79,18 +79,8 @@ pub struct Model {
 
 impl Model {
     pub fn new(init: ModelInit) -> Self {
-        let mut pipelines: Vec<PipelineView> = init
-            .pipelines
-            .into_iter()
-            .map(|info| PipelineView {
-                info,
-                activity: Activity::Idle,
-                last: None,
-                last_noop: None,
-                locked: None,
-                log: LogBuffer::default(),
-            })
-            .collect();
+        let mut pipelines: Vec<PipelineView> =
+            init.pipelines.into_iter().map(PipelineView::idle).collect();
         let mut last_job: Option<&PipelineReport> = None;
         for r in &init.history {
             if last_job.is_none_or(|j| r.finished_at > j.finished_at) {

@@ -134,6 +134,18 @@ pub struct PipelineView {
 }
 
 impl PipelineView {
+    /// A pipeline just found on disk: idle, no runs known yet.
+    pub fn idle(info: PipelineInfo) -> Self {
+        Self {
+            info,
+            activity: Activity::Idle,
+            last: None,
+            last_noop: None,
+            locked: None,
+            log: LogBuffer::default(),
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.info.name
     }
