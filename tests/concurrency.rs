@@ -207,14 +207,7 @@ fn sigterm_with_several_running_stops_them_all_and_cancels_the_queue() {
 fn the_lock_still_refuses_a_pipeline_running_elsewhere() {
     let w = World::new();
     let s = Shim::new();
-    let mut first = s
-        .cmd(&w, "hang", &["--pipeline", "orders"])
-        .env("SYNC_JOB_ID", "first-job")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    wait_until("the first wrapper's Sling", || !s.invocations().is_empty());
+    let first = s.hold_lock(&w, "orders", "first-job");
     let second = w.run(&["--concurrency", "2"]);
     assert_eq!(second.code, Some(1), "{}", second.explain());
     let msg = second.finished("orders")["error"]
@@ -228,12 +221,7 @@ fn the_lock_still_refuses_a_pipeline_running_elsewhere() {
     assert_eq!(second.finished("products")["status"], "success");
     assert_eq!(count(&w.command, "products"), 3);
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(first.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("signal");
-    assert_eq!(first.wait().expect("wait").code(), Some(130));
+    first.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

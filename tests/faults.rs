@@ -263,17 +263,7 @@ fn sigterm_forwards_sigint_and_exits_143_with_cancelled_status() {
 fn a_second_run_of_the_same_pipeline_is_refused_by_the_lock() {
     let w = World::new();
     let s = Shim::new();
-    let mut first = s
-        .cmd(&w, "hang", &["--pipeline", "orders"])
-        .env("SYNC_JOB_ID", "first-job")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while s.attempts() == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let first = s.hold_lock(&w, "orders", "first-job");
     let second = w.run(&["--pipeline", "orders"]);
     assert_eq!(second.code, Some(1), "{}", second.explain());
     let msg = second.finished("orders")["error"]
@@ -295,12 +285,7 @@ fn a_second_run_of_the_same_pipeline_is_refused_by_the_lock() {
         "a refused run does not touch the target"
     );
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(first.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("signal");
-    assert_eq!(first.wait().expect("wait").code(), Some(130));
+    first.stop();
     assert_eq!(w.journal().len(), 1);
     assert_eq!(w.last_record("orders")["status"], "cancelled");
     // The lock is free again.

@@ -422,6 +422,44 @@ impl Shim {
     }
 }
 
+/// Another wrapper whose Sling hangs while it holds a pipeline's run lock (see `Shim::hold_lock`).
+pub struct LockHolder(std::process::Child);
+
+impl Shim {
+    /// Starts a wrapper running `pipeline` as job `job_id` with a Sling that hangs, and returns once that Sling has
+    /// started: from then until `LockHolder::stop` the pipeline's run lock is held by another process.
+    pub fn hold_lock(&self, w: &World, pipeline: &str, job_id: &str) -> LockHolder {
+        let child = self
+            .cmd(w, "hang", &["--pipeline", pipeline])
+            .env("SYNC_JOB_ID", job_id)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn the lock holder");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !self.dir.path().join("attempts").exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lock holder's Sling never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        LockHolder(child)
+    }
+}
+
+impl LockHolder {
+    /// Stops the holder as an operator's Ctrl-C would: it must exit 130.
+    pub fn stop(mut self) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .expect("signal the lock holder");
+        assert_eq!(self.0.wait().expect("wait").code(), Some(130));
+    }
+}
+
 impl Default for Shim {
     fn default() -> Self {
         Self::new()
