@@ -31,6 +31,9 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402  (the shared harness: sh(), vm_hwm_kib())
+
 ROOT = Path(__file__).resolve().parent.parent
 WRAPPER = ROOT / "target" / "release" / "sling-sync-wrapper"
 PIPELINES = 16
@@ -100,24 +103,9 @@ class Link:
 
 
 # --- measuring -------------------------------------------------------------------------------------
-def sh(cmd, **kw):
-    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw).stdout.strip()
-
-
 def psql(db, sql, port=5432):
-    return sh(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1",
-               "-qAt", "-c", sql])
-
-
-def peak_rss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    return bench.sh(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1",
+                     "-qAt", "-c", sql])
 
 
 def timed(cmd, env, sample_rss=False):
@@ -132,7 +120,7 @@ def timed(cmd, env, sample_rss=False):
     peak = 0
     while p.poll() is None:
         if sample_rss:
-            peak = max(peak, peak_rss_kib(p.pid) or 0)
+            peak = max(peak, bench.vm_hwm_kib(p.pid) or 0)
         time.sleep(0.005)
     for t in drains:
         t.join()
@@ -189,7 +177,7 @@ def main():
         return 0
     rounds = 1 if args.quick else args.rounds
     subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
-    sling = Path(sh(["bash", str(ROOT / "scripts" / "install-sling.sh")]))
+    sling = Path(bench.sh(["bash", str(ROOT / "scripts" / "install-sling.sh")]))
     db = f"bench_wan_{os.getpid()}"
     psql("postgres", f"create database {db}")
     link = Link(5432, args.rtt_ms)
@@ -218,7 +206,7 @@ def main():
                         rss.append(peak)
                     print(f"round {r + 1}: {name}: {wall:.3f} s", flush=True)
             for i in range(1, PIPELINES + 1):
-                n = sh(["sqlite3", str(tmp / f"dst_{i:02d}.db"), f"select count(*) from t{i:02d}"])
+                n = bench.sh(["sqlite3", str(tmp / f"dst_{i:02d}.db"), f"select count(*) from t{i:02d}"])
                 if int(n) != ROWS:
                     raise SystemExit(f"t{i:02d}: {n} rows landed, expected {ROWS}")
     finally:
@@ -226,7 +214,7 @@ def main():
         psql("postgres", f"drop database if exists {db} with (force)")
     med = {k: statistics.median(v) for k, v in walls.items()}
     result = {"rounds": rounds, "rtt_ms": args.rtt_ms, "walls": walls, "median": med,
-              "rss_kib": max(rss) if rss else 0, "sling": sh([str(sling), "--version"]).replace("\n", " ")}
+              "rss_kib": max(rss) if rss else 0, "sling": bench.sh([str(sling), "--version"]).replace("\n", " ")}
     for k, v in med.items():
         print(f"{k}: median {v:.3f} s over {rounds}")
     print(f"8 vs 1: {med['wrapper --concurrency 8'] / med['wrapper --concurrency 1']:.3f} (target ≤ 0.40); "
