@@ -76,6 +76,18 @@ pub fn report(
     }
 }
 
+/// `products` failed 2 hours ago: its table is missing on the source.
+pub fn products_failed() -> PipelineReport {
+    report(
+        "products",
+        Status::Failed,
+        0,
+        &[],
+        7200,
+        Some("sling exited with 1: table public.products does not exist"),
+    )
+}
+
 /// Three pipelines: `inventory` never ran, `orders` succeeded 5 minutes ago, `products` failed 2 hours ago.
 pub fn model() -> Model {
     model_with(vec![
@@ -87,14 +99,7 @@ pub fn model() -> Model {
             300,
             None,
         ),
-        report(
-            "products",
-            Status::Failed,
-            0,
-            &[],
-            7200,
-            Some("sling exited with 1: table public.products does not exist"),
-        ),
+        products_failed(),
     ])
 }
 

@@ -855,14 +855,7 @@ fn a_noop_never_overwrites_the_last_sync_result() {
 #[test]
 fn the_journal_gives_sync_and_noop_apart_and_the_log_starts_with_the_last_error() {
     let mut init_history = vec![
-        report(
-            "products",
-            Status::Failed,
-            0,
-            &[],
-            7200,
-            Some("sling exited with 1: table public.products does not exist"),
-        ),
+        products_failed(),
         noop_report("products", &[(CheckKind::Source, true)]),
     ];
     init_history[1].finished_at = t0() - secs(60);

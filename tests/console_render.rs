@@ -371,14 +371,7 @@ fn while_running_last_run_does_not_show_the_previous_age() {
 
 fn history_runs() -> Vec<PipelineReport> {
     let mut runs = vec![
-        report(
-            "products",
-            Status::Failed,
-            0,
-            &[],
-            7200,
-            Some("sling exited with 1: table public.products does not exist"),
-        ),
+        products_failed(),
         report("products", Status::Success, 1500, &[], 90_000, None),
     ];
     runs[1].mode = Mode::Backfill;
