@@ -277,6 +277,19 @@ fn start(tmux: &Tmux, script: &Path, width: u16, height: u16) {
     );
 }
 
+/// Quits with `q`: exit code 0, and once the tmux server is gone no process of the test is left.
+fn quit_and_leave_nothing(world: &World, tmux: Tmux) {
+    tmux.send("q");
+    assert_eq!(
+        exit_code(world, &tmux),
+        "EXIT=0",
+        "stderr:\n{}",
+        world.stderr()
+    );
+    drop(tmux);
+    assert!(world.processes().is_empty(), "{:?}", world.processes());
+}
+
 /// Waits for the console's `exit.txt`; returns its content.
 fn exit_code(world: &World, tmux: &Tmux) -> String {
     let exit = world.path("exit.txt");
@@ -487,15 +500,7 @@ fn a_24_character_name_is_readable_in_full_at_80x24() {
         whole(&screen, ARCHIVE) && whole(&screen, CURRENT),
         "{screen}"
     );
-    tmux.send("q");
-    assert_eq!(
-        exit_code(&world, &tmux),
-        "EXIT=0",
-        "stderr:\n{}",
-        world.stderr()
-    );
-    drop(tmux);
-    assert!(world.processes().is_empty(), "{:?}", world.processes());
+    quit_and_leave_nothing(&world, tmux);
 }
 
 #[test]
@@ -715,15 +720,7 @@ fn rows_move_on_screen_while_a_long_stream_copies() {
         row(s, "big").contains("success")
     });
     assert_eq!(rows_cell(&screen, "big"), Some(1_000_000), "{screen}");
-    tmux.send("q");
-    assert_eq!(
-        exit_code(&world, &tmux),
-        "EXIT=0",
-        "stderr:\n{}",
-        world.stderr()
-    );
-    drop(tmux);
-    assert!(world.processes().is_empty(), "{:?}", world.processes());
+    quit_and_leave_nothing(&world, tmux);
 }
 
 /// Holds a pipeline's run lock from another process (util-linux `flock`), as a CronJob pod's run would; killed on
@@ -808,13 +805,5 @@ fn a_run_refused_by_another_holder_of_the_lock_shows_busy_and_refreshes_when_it_
     tmux.wait("orders to succeed", &world, |s| {
         row(s, "orders").contains("success")
     });
-    tmux.send("q");
-    assert_eq!(
-        exit_code(&world, &tmux),
-        "EXIT=0",
-        "stderr:\n{}",
-        world.stderr()
-    );
-    drop(tmux);
-    assert!(world.processes().is_empty(), "{:?}", world.processes());
+    quit_and_leave_nothing(&world, tmux);
 }
