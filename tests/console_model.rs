@@ -464,7 +464,7 @@ impl Live {
                 .iter()
                 .map(|p| describe::pipeline_info(p, &cfg.env, &cfg.state))
                 .collect(),
-            history: cfg.state.latest_runs(),
+            history: cfg.state.history().latest,
             state_root: cfg.state.root().display().to_string(),
             max_attempts: cfg.retry.max_attempts(),
             telemetry_enabled: false,

@@ -273,7 +273,7 @@ fn initial_model(engine: &Engine, pipelines: &[Pipeline], settings: &Settings) -
         .env
         .get("OTEL_SDK_DISABLED")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    // Read for its count of unreadable lines; the model starts from each pipeline's newest sync and noop.
+    // The model starts from each pipeline's newest sync and noop; unreadable lines are counted and shown.
     let history = cfg.state.history();
     let mut model = Model::new(ModelInit {
         mission_cluster_id: cfg.mission_cluster_id.clone(),
@@ -281,7 +281,7 @@ fn initial_model(engine: &Engine, pipelines: &[Pipeline], settings: &Settings) -
             .iter()
             .map(|p| describe::pipeline_info(p, &cfg.env, &cfg.state))
             .collect(),
-        history: cfg.state.latest_runs(),
+        history: history.latest,
         state_root: home_short(&cfg.state.root().display().to_string()),
         max_attempts: cfg.retry.max_attempts(),
         telemetry_enabled,

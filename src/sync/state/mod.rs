@@ -63,7 +63,7 @@ pub struct StateStore {
 /// What the journal says, for the console's start.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct History {
-    /// The newest record of each pipeline, by pipeline name.
+    /// The newest sync and the newest noop record of each pipeline, by pipeline name.
     pub latest: Vec<PipelineReport>,
     /// Lines that were not a record and were skipped.
     pub skipped_lines: u64,
@@ -299,48 +299,18 @@ impl StateStore {
         })
     }
 
-    /// The newest journal record of each pipeline, read at console start (`history` with the count dropped).
-    pub fn last_runs(&self) -> Vec<PipelineReport> {
-        self.history().latest
-    }
-
-    /// The newest journal record of each pipeline, from the rotated journal and then the current one. The files are
-    /// read line by line as bytes: a line that is not a record (a torn write, a bad byte) is skipped and counted,
-    /// and hides nothing else.
+    /// What the journal says at console start: for each pipeline its newest sync run (incremental or backfill) and
+    /// its newest noop, so a noop never hides how the last sync went; and how many lines were not records (a torn
+    /// write, a bad byte), each skipped without hiding anything else. One pass over both files.
     pub fn history(&self) -> History {
-        let mut latest: std::collections::BTreeMap<String, PipelineReport> = Default::default();
-        let mut skipped = 0;
-        for path in [
-            self.root.join(format!("{JOURNAL}.1")),
-            self.root.join(JOURNAL),
-        ] {
-            let Ok(file) = File::open(&path) else {
-                continue;
-            };
-            let mut reader = std::io::BufReader::new(file);
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                match std::io::BufRead::read_until(&mut reader, b'\n', &mut line) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    // A read error (e.g. the journal is a directory) ends this file; it is not a line to count.
-                    Err(_) => break,
-                }
-                if line.trim_ascii().is_empty() {
-                    continue;
-                }
-                match serde_json::from_slice::<PipelineReport>(&line) {
-                    Ok(r) => {
-                        latest.insert(r.pipeline.clone(), r);
-                    }
-                    Err(_) => skipped += 1,
-                }
-            }
-        }
+        let mut latest: std::collections::BTreeMap<(String, bool), PipelineReport> =
+            Default::default();
+        let skipped_lines = self.for_each_record(None, |r| {
+            latest.insert((r.pipeline.clone(), r.mode == Mode::Noop), r);
+        });
         History {
             latest: latest.into_values().collect(),
-            skipped_lines: skipped,
+            skipped_lines,
         }
     }
 
@@ -374,9 +344,11 @@ impl StateStore {
         out
     }
 
-    /// Every journal record, oldest first: the rotated file, then the current one. Read line by line; lines that
-    /// do not parse (a torn write, an older format) are skipped.
-    pub fn for_each_record(&self, filter: Option<&str>, mut f: impl FnMut(PipelineReport)) {
+    /// Every journal record, oldest first: the rotated file, then the current one. Read line by line as bytes;
+    /// lines that do not parse (a torn write, a bad byte, an older format) are skipped and counted (the count is
+    /// returned); a read error ends that file.
+    pub fn for_each_record(&self, filter: Option<&str>, mut f: impl FnMut(PipelineReport)) -> u64 {
+        let mut skipped = 0;
         // A cheap text test before parsing, for reading one pipeline's lines out of a large journal.
         let needle = filter.and_then(|p| {
             serde_json::to_string(p)
@@ -398,22 +370,16 @@ impl StateStore {
                 {
                     continue;
                 }
-                if let Ok(r) = serde_json::from_slice::<PipelineReport>(&line) {
-                    f(r);
+                if line.trim_ascii().is_empty() {
+                    continue;
+                }
+                match serde_json::from_slice::<PipelineReport>(&line) {
+                    Ok(r) => f(r),
+                    Err(_) => skipped += 1,
                 }
             }
         }
-    }
-
-    /// For each pipeline, its newest sync run (incremental or backfill) and its newest noop: the console's starting
-    /// point, so a noop never hides how the last sync went.
-    pub fn latest_runs(&self) -> Vec<PipelineReport> {
-        let mut latest: std::collections::BTreeMap<(String, bool), PipelineReport> =
-            Default::default();
-        self.for_each_record(None, |r| {
-            latest.insert((r.pipeline.clone(), r.mode == Mode::Noop), r);
-        });
-        latest.into_values().collect()
+        skipped
     }
 
     /// One pipeline's runs, newest first, at most `limit`.

@@ -34,14 +34,15 @@ fn second_lock_is_refused_and_names_the_holder() {
 }
 
 #[test]
-fn record_appends_to_the_journal_and_last_runs_keeps_the_newest() {
+fn record_appends_to_the_journal_and_history_keeps_the_newest() {
     let d = tempfile::tempdir().expect("tempdir");
     let s = StateStore::new(d.path().join("state"));
     s.record(&report("a", 1)).expect("record");
     s.record(&report("a", 2)).expect("record");
     s.record(&report("b", 5)).expect("record");
     let last: Vec<(String, u64)> = s
-        .last_runs()
+        .history()
+        .latest
         .into_iter()
         .map(|r| (r.pipeline, r.rows))
         .collect();
@@ -134,7 +135,7 @@ fn a_record_after_a_torn_line_starts_a_line_of_its_own() {
         serde_json::from_str::<PipelineReport>(lines[2]).is_ok(),
         "{text}"
     );
-    assert_eq!(s.last_runs().first().map(|r| r.rows), Some(3));
+    assert_eq!(s.history().latest.first().map(|r| r.rows), Some(3));
 }
 
 #[test]
@@ -185,7 +186,8 @@ fn history_is_newest_first_per_pipeline_and_skips_torn_lines() {
     assert_eq!(rows, [0, 2, 1]);
     assert_eq!(s.pipeline_history("a", 2).len(), 2);
     let latest: Vec<(String, Mode, u64)> = s
-        .latest_runs()
+        .history()
+        .latest
         .into_iter()
         .map(|r| (r.pipeline, r.mode, r.rows))
         .collect();
@@ -209,7 +211,7 @@ fn pipeline_names_cannot_meet_the_journal() {
     }
     s.record(&report("orders", 2)).expect("record");
     assert!(d.path().join(JOURNAL).is_file());
-    assert_eq!(s.last_runs().len(), 4);
+    assert_eq!(s.history().latest.len(), 4);
 }
 
 #[test]

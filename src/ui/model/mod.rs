@@ -28,7 +28,7 @@ const MESSAGE_SECONDS: i64 = 5;
 pub struct ModelInit {
     pub mission_cluster_id: String,
     pub pipelines: Vec<PipelineInfo>,
-    /// The newest sync and the newest noop record of each pipeline (`StateStore::latest_runs`).
+    /// The newest sync and the newest noop record of each pipeline (`StateStore::history`).
     pub history: Vec<PipelineReport>,
     /// The state directory in use, shown in the header.
     pub state_root: String,
