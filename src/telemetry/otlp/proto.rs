@@ -12,6 +12,7 @@ const FIXED64: u64 = 1;
 const LEN: u64 = 2;
 const FIXED32: u64 = 5;
 
+#[inline]
 pub(super) fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
@@ -20,15 +21,18 @@ pub(super) fn varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+#[inline]
 fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
+#[inline]
 fn key(out: &mut Vec<u8>, field: u64, wire: u64) {
     varint(out, field << 3 | wire);
 }
 
 /// A length-delimited field (string, bytes or an encoded message).
+#[inline]
 pub(super) fn bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
     key(out, field, LEN);
     varint(out, b.len() as u64);
@@ -36,10 +40,12 @@ pub(super) fn bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
 }
 
 /// What a length-delimited field of `len` bytes takes, key (fields below 16) and length included.
+#[inline]
 fn field_len(len: usize) -> usize {
     1 + varint_len(len as u64) + len
 }
 
+#[inline]
 pub(super) fn uint(out: &mut Vec<u8>, field: u64, v: u64) {
     key(out, field, VARINT);
     varint(out, v);
@@ -66,6 +72,7 @@ pub(super) enum Scalar<'a> {
 }
 
 /// `AnyValue`'s length for a scalar.
+#[inline]
 fn any_len(v: &Scalar<'_>) -> usize {
     match v {
         Scalar::Str(s) => field_len(s.len()),
@@ -77,6 +84,7 @@ fn any_len(v: &Scalar<'_>) -> usize {
 }
 
 /// `AnyValue` (common/v1) as field `field` of the enclosing message.
+#[inline]
 pub(super) fn any_value(out: &mut Vec<u8>, field: u64, v: &Scalar<'_>) {
     key(out, field, LEN);
     varint(out, any_len(v) as u64);
@@ -92,6 +100,7 @@ pub(super) fn any_value(out: &mut Vec<u8>, field: u64, v: &Scalar<'_>) {
 /// `KeyValue { key = 1, value = 2 }` as field `field` of the enclosing message.
 pub(super) fn key_value(out: &mut Vec<u8>, field: u64, k: &str, v: &Scalar<'_>) {
     let inner = field_len(k.len()) + field_len(any_len(v));
+    out.reserve(field_len(inner));
     key(out, field, LEN);
     varint(out, inner as u64);
     bytes(out, 1, k.as_bytes());

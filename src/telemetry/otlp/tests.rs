@@ -172,6 +172,61 @@ fn records_carry_body_typed_attributes_severity_trace_context_and_scope() {
     assert!(sync.trace_id.is_empty(), "no span was active");
 }
 
+/// The encoder copies the last bytes of `pipeline`, `sync_job_id` and `attempt` while their values stay the same:
+/// every change — a new value, another call site with the same values under other names, a type the copy does not
+/// keep — must still arrive as it was emitted.
+#[test]
+fn repeated_line_fields_arrive_with_each_records_own_value() {
+    let values = [
+        ("orders", "job-1", 1u32),
+        ("orders", "job-1", 1),
+        ("orders", "job-1", 2),
+        ("customers", "job-1", 2),
+        ("customers", "job-22", 2),
+        ("customers", "job-22", 2),
+        ("customers", "job-22", 2),
+    ];
+    // After these lines, another call site: the same values in the same places under swapped names, so bytes kept
+    // for one call site would put the wrong names on the other's record.
+    let swapped_after = [1, 5];
+    let reqs = capture(64, || {
+        for (i, (pipeline, job, attempt)) in values.into_iter().enumerate() {
+            tracing::info!(target: "sling", pipeline, sync_job_id = job, attempt, sling_time = "t", "line");
+            if swapped_after.contains(&i) {
+                tracing::info!(target: "sling", sync_job_id = pipeline, pipeline = job, attempt, sling_time = "t", "swapped");
+            }
+        }
+        tracing::info!(target: "sling", pipeline = true, "a bool is encoded, not kept");
+        tracing::info!(target: "sling", pipeline = true, "a bool is encoded, not kept");
+    });
+    let records: Vec<&LogRecord> = reqs
+        .iter()
+        .flat_map(|r| &r.resource_logs)
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| &s.log_records)
+        .collect();
+    assert_eq!(records.len(), values.len() + swapped_after.len() + 2);
+    let text = |s: &str| Some(Any::StringValue(s.into()));
+    let mut next = records.iter();
+    for (i, (pipeline, job, attempt)) in values.iter().enumerate() {
+        let mut check = |pipeline_attr: &str, job_attr: &str| {
+            let r = next.next().expect("a record");
+            assert_eq!(attr(r, pipeline_attr).cloned(), text(pipeline), "line {i}");
+            assert_eq!(attr(r, job_attr).cloned(), text(job), "line {i}");
+            let attempt = Some(&Any::IntValue(i64::from(*attempt)));
+            assert_eq!(attr(r, "attempt"), attempt, "line {i}");
+            assert_eq!(r.attributes.len(), 4, "line {i}");
+        };
+        check("pipeline", "sync_job_id");
+        if swapped_after.contains(&i) {
+            check("sync_job_id", "pipeline");
+        }
+    }
+    for r in next {
+        assert_eq!(attr(r, "pipeline"), Some(&Any::BoolValue(true)));
+    }
+}
+
 #[test]
 fn batches_hold_at_most_max_batch_records_and_keep_their_order() {
     let reqs = capture(4, || {
