@@ -104,11 +104,13 @@ impl Visit for JsonFields<'_> {
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.key(field);
-        let _ = write!(self.buf, "{value}");
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.key(field);
-        let _ = write!(self.buf, "{value}");
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.key(field);
@@ -167,11 +169,7 @@ static NEEDS_ESCAPE: [bool; 256] = {
 fn escape_json_body(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
-    while let Some(off) = bytes[start..]
-        .iter()
-        .position(|&b| NEEDS_ESCAPE[b as usize])
-    {
-        let i = start + off;
+    while let Some(i) = next_to_escape(bytes, start) {
         buf.extend_from_slice(&bytes[start..i]);
         match bytes[i] {
             b'"' => buf.extend_from_slice(b"\\\""),
@@ -188,6 +186,36 @@ fn escape_json_body(buf: &mut Vec<u8>, s: &str) {
         start = i + 1;
     }
     buf.extend_from_slice(&bytes[start..]);
+}
+
+/// The index of the first byte at or after `from` that JSON must escape. Eight bytes at a time: this runs over
+/// every field of every batch line, and a byte-by-byte table lookup was a sixth of the wrapper's CPU per Sling line.
+fn next_to_escape(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let rest = bytes.get(from..)?;
+    let mut words = rest.chunks_exact(8);
+    let mut at = from;
+    for word in &mut words {
+        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        // The classic "has a byte below n" and "has a zero byte" word tests: never a miss, sometimes a false
+        // alarm (a borrow across bytes), which the byte-by-byte look below settles.
+        let below = |v: u64, n: u64| v.wrapping_sub(ONES * n) & !v & HIGH;
+        let control = below(w, 0x20);
+        let quote = below(w ^ (ONES * u64::from(b'"')), 1);
+        let backslash = below(w ^ (ONES * u64::from(b'\\')), 1);
+        if control | quote | backslash != 0 {
+            if let Some(i) = word.iter().position(|&b| NEEDS_ESCAPE[b as usize]) {
+                return Some(at + i);
+            }
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| NEEDS_ESCAPE[b as usize])
+        .map(|i| at + i)
 }
 
 /// `2026-11-27T08:15:02.123456Z`. The date and time of day are formatted once per second (per thread).
@@ -411,6 +439,27 @@ mod tests {
         assert_eq!(b["what"], "[1, 2]");
         // Escapes as serde_json writes them, so the bytes match what the JSON format printed before.
         assert!(out.contains(&serde_json::to_string(msg).unwrap()), "{out}");
+    }
+
+    #[test]
+    fn escaping_finds_every_special_byte_wherever_it_sits_in_a_word() {
+        // Every byte that needs escaping, and some that do not (UTF-8 included), at every position of strings
+        // from 0 to 19 bytes long: the output must be serde_json's.
+        let specials = [
+            "\"", "\\", "\n", "\u{1}", "\u{1f}", "\t", " ", "!", "#", "[", "]", "é", "\u{7f}",
+        ];
+        for len in 0..20 {
+            for pos in 0..len {
+                for sp in specials {
+                    let mut text: String = "abcdefghijklmnopqrstuvwxyz".chars().take(len).collect();
+                    text.replace_range(pos..=pos, sp);
+                    let mut buf = Vec::new();
+                    escape_json(&mut buf, &text);
+                    let expected = serde_json::to_string(&text).expect("a string serializes");
+                    assert_eq!(String::from_utf8(buf).expect("utf-8"), expected, "{text:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -128,11 +128,37 @@ static SUMMARY: LazyLock<Regex> = LazyLock::new(|| {
 #[derive(Deserialize)]
 struct JsonRecord<'a> {
     #[serde(borrow)]
-    lvl: Option<Cow<'a, str>>,
+    lvl: Option<Text<'a>>,
     #[serde(borrow)]
-    time: Option<Cow<'a, str>>,
+    time: Option<Text<'a>>,
     #[serde(borrow)]
-    msg: Option<Cow<'a, str>>,
+    msg: Option<Text<'a>>,
+}
+
+/// A JSON string borrowed from the line when it holds no escapes (Sling's usual line), owned when it does. serde's
+/// own `Cow<str>` borrows only as a field of its own: inside an `Option` it always copied, three allocations a line.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
 }
 
 pub fn strip_ansi(s: &str) -> String {
@@ -171,15 +197,15 @@ pub fn parse_line(raw: &str, pipe: Pipe) -> Option<LogLine> {
     }
     if trimmed.starts_with('{') {
         if let Ok(rec) = serde_json::from_str::<JsonRecord>(trimmed) {
-            if let Some(msg) = rec.msg {
+            if let Some(Text(msg)) = rec.msg {
                 let message = strip_ansi(msg.trim_end());
                 if message.is_empty() {
                     return None;
                 }
                 return Some(LogLine {
                     pipe,
-                    level: level_from_json(rec.lvl.as_deref().unwrap_or("info")),
-                    time: rec.time.map(Cow::into_owned),
+                    level: level_from_json(rec.lvl.as_ref().map_or("info", |Text(l)| l)),
+                    time: rec.time.map(|Text(t)| t.into_owned()),
                     message,
                 });
             }

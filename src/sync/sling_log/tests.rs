@@ -257,3 +257,35 @@ fn progress_ticks_as_sling_writes_them() {
     let (_, big) = parse_progress("75s 1,234,567 16,461 r/s 253 B ").expect("commas");
     assert_eq!((big.rows, big.rows_per_sec), (1_234_567, Some(16_461)));
 }
+
+#[test]
+fn json_fields_are_read_whether_borrowed_escaped_missing_or_null() {
+    // No escapes: borrowed from the line. Escapes in every field: decoded into owned text.
+    let plain = parse_line(
+        r#"{"lvl":"warn","time":"t1","msg":"plain text"}"#,
+        Pipe::Stdout,
+    )
+    .expect("parsed");
+    assert_eq!(
+        (plain.level, plain.time.as_deref(), plain.message.as_str()),
+        (Level::Warn, Some("t1"), "plain text")
+    );
+    let escaped = parse_line(
+        r#"{"lvl":"\u0065rror","time":"t\"2","msg":"tab\there \"q\" \\ \u00e9"}"#,
+        Pipe::Stdout,
+    )
+    .expect("parsed");
+    assert_eq!(
+        (
+            escaped.level,
+            escaped.time.as_deref(),
+            escaped.message.as_str()
+        ),
+        (Level::Error, Some("t\"2"), "tab\there \"q\" \\ é")
+    );
+    let bare = parse_line(r#"{"msg":"only a message","lvl":null}"#, Pipe::Stdout).expect("parsed");
+    assert_eq!((bare.level, bare.time), (Level::Info, None));
+    // A field of another type is not a Sling JSON line: the whole line is kept as text.
+    let odd = parse_line(r#"{"lvl":3,"msg":"x"}"#, Pipe::Stdout).expect("parsed");
+    assert_eq!(odd.message, r#"{"lvl":3,"msg":"x"}"#);
+}
