@@ -516,7 +516,7 @@ def main():
         "flood_1m": lambda tmp: bench_flood(tmp, 1_000_000, 2 if q else 4),
         "long_lines": lambda tmp: bench_flood(tmp, 100, 2 if q else 8, line_bytes=1 << 20, target="≤ 1.5×"),
         "slow_reader": lambda tmp: bench_slow_reader(tmp, 300_000, 1 if q else 3),
-        "collector": lambda tmp: bench_live_collector(tmp, 100_000, 2 if q else 6),
+        "collector": lambda tmp: bench_live_collector(tmp, 100_000, 2 if q else 24),
         "spawn": lambda tmp: bench_spawn_latency(tmp, 6 if q else 20),
         "noop": lambda tmp: [bench_noop(sling, tmp, f, 1 if q else 3) for f in (50, 500, 2000)],
         "unreachable": lambda tmp: bench_unreachable_collector(sling, tmp, 1 if q else 3),
