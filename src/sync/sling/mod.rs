@@ -23,7 +23,7 @@ use super::sling_log::{self, LogLine, Pipe, Progress, Signal};
 use super::state::RunLock;
 use children::{child_setup, signal_group, spawn_registered};
 pub use children::{stop_all_children, ChildEnv};
-use pipes::{pump, Piped, BATCHES_IN_FLIGHT};
+use pipes::{pump, widen_pipe, Piped, BATCHES_IN_FLIGHT};
 
 /// Longest line kept; the rest of a longer line is dropped (Sling can print multi-kilobyte SQL on errors).
 const MAX_LINE_BYTES: usize = 16 * 1024;
@@ -349,9 +349,11 @@ pub async fn run_attempt(
     }
     let (tx, mut rx) = mpsc::channel::<Piped>(BATCHES_IN_FLIGHT);
     if let Some(out) = child.stdout.take() {
+        widen_pipe(&out);
         tokio::spawn(pump(out, Pipe::Stdout, cmd.max_line_bytes, tx.clone()));
     }
     if let Some(err) = child.stderr.take() {
+        widen_pipe(&err);
         tokio::spawn(pump(err, Pipe::Stderr, MAX_LINE_BYTES, tx.clone()));
     }
     drop(tx);

