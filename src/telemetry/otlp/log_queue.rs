@@ -14,6 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use opentelemetry_sdk::error::OTelSdkError;
 
 use super::proto;
@@ -23,9 +24,10 @@ use crate::telemetry::health::ExportHealth;
 /// How long the engine waits on one export in progress before it stops waiting and drops what does not fit.
 pub const STALL_BOUND: Duration = Duration::from_secs(1);
 
-/// Sends one encoded `ExportLogsServiceRequest`.
+/// Sends one encoded `ExportLogsServiceRequest`. Owned bytes: the HTTP and gRPC clients take them as they are (a
+/// retry shares them), where a borrowed slice was copied again for every request.
 pub trait Export: Send + 'static {
-    fn export(&mut self, request: &[u8]) -> Result<(), String>;
+    fn export(&mut self, request: Bytes) -> Result<(), String>;
 }
 
 /// What every request carries besides the records: the encoded resource, its schema URL, the scope names.
@@ -237,7 +239,6 @@ impl LogQueue {
 /// The worker: exports a batch when one is full, every `delay`, on flush and at shutdown (until the queue is empty).
 fn export_loop<E: Export>(mut exporter: E, framing: &Framing, sh: &Shared) {
     let mut last_export = Instant::now();
-    let mut request = Vec::new();
     let mut runs: Vec<(&str, usize)> = Vec::new();
     loop {
         let mut st = sh.lock();
@@ -272,7 +273,7 @@ fn export_loop<E: Export>(mut exporter: E, framing: &Framing, sh: &Shared) {
         drop(st);
         sh.room.notify_all();
 
-        request.clear();
+        let mut request = Vec::new();
         runs.clear();
         runs.extend(
             batch
@@ -287,7 +288,7 @@ fn export_loop<E: Export>(mut exporter: E, framing: &Framing, sh: &Shared) {
             &batch.records,
             &runs,
         );
-        let result = exporter.export(&request);
+        let result = exporter.export(Bytes::from(request));
         sh.health.observe(
             "logs",
             &result

@@ -105,7 +105,7 @@ impl Sender {
         }
     }
 
-    fn once(&mut self, request: &[u8]) -> Result<(), Failure> {
+    fn once(&mut self, request: &Bytes) -> Result<(), Failure> {
         let runtime = match &mut self.runtime {
             Some(r) => r,
             None => self.runtime.insert(
@@ -158,12 +158,12 @@ async fn http_once(
     client: &reqwest::Client,
     endpoint: &str,
     headers: &HashMap<String, String>,
-    request: &[u8],
+    request: &Bytes,
 ) -> Result<(), Failure> {
     let mut req = client
         .post(endpoint)
         .header("content-type", "application/x-protobuf")
-        .body(request.to_vec());
+        .body(request.clone());
     for (k, v) in headers {
         req = req.header(k.as_str(), v.as_str());
     }
@@ -195,10 +195,10 @@ async fn grpc_once(
     channel: &Channel,
     metadata: &tonic::metadata::MetadataMap,
     method: &'static str,
-    request: &[u8],
+    request: &Bytes,
 ) -> Result<(), Failure> {
     let mut grpc = tonic::client::Grpc::new(channel.clone());
-    let mut req = tonic::Request::new(Bytes::copy_from_slice(request));
+    let mut req = tonic::Request::new(request.clone());
     *req.metadata_mut() = metadata.clone();
     let result = async {
         grpc.ready()
@@ -227,12 +227,12 @@ async fn grpc_once(
 }
 
 impl Export for Sender {
-    fn export(&mut self, request: &[u8]) -> Result<(), String> {
+    fn export(&mut self, request: Bytes) -> Result<(), String> {
         let start = Instant::now();
         let mut delay = FIRST_DELAY;
         let mut retries = 0;
         loop {
-            match self.once(request) {
+            match self.once(&request) {
                 Ok(()) => return Ok(()),
                 Err(f)
                     if f.retryable

@@ -58,7 +58,7 @@ impl SpanExporter for OtlpSpanExporter {
         drop(batch);
         let mut sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
         sender
-            .export(&request)
+            .export(bytes::Bytes::from(request))
             .map_err(OTelSdkError::InternalFailure)
     }
 

@@ -21,7 +21,7 @@ use crate::telemetry::config::LogQueueConfig;
 struct Capture(Arc<Mutex<Vec<Vec<u8>>>>);
 
 impl Export for Capture {
-    fn export(&mut self, request: &[u8]) -> Result<(), String> {
+    fn export(&mut self, request: bytes::Bytes) -> Result<(), String> {
         self.0.lock().expect("lock").push(request.to_vec());
         Ok(())
     }

@@ -14,7 +14,7 @@ struct Counting {
 }
 
 impl Export for Counting {
-    fn export(&mut self, request: &[u8]) -> Result<(), String> {
+    fn export(&mut self, request: bytes::Bytes) -> Result<(), String> {
         std::thread::sleep(self.pause);
         if self.fail {
             return Err("refused".into());
