@@ -105,7 +105,7 @@ pub(super) async fn pump<R: AsyncRead + Unpin>(
         reader.consume(consumed);
         // A chatty child writes one line per write(2); reading each as it comes costs a wake-up per line. A short
         // pause after a small read lets lines pile up in the pipe, so a flood is read in large batches. Logs are
-        // not latency-critical; 2 ms is invisible to an operator and far below the pipe's 64 KiB of room. A read
+        // not latency-critical; 2 ms is invisible to an operator and far below the pipe's room (`PIPE_BYTES`). A read
         // that brought many bytes (long lines) is not small: pausing there would only slow the child down.
         let small = lines < COALESCE_BELOW_LINES && consumed < COALESCE_BELOW_BYTES;
         if lines > 0 {
