@@ -107,7 +107,6 @@ impl Roles {
     }
 }
 
-#[derive(PartialEq)]
 enum Kept {
     Str(String),
     Int(i64),

@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use opentelemetry::trace::{SpanId, SpanKind, Status};
+use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status};
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
@@ -125,16 +125,21 @@ fn encode_scope(out: &mut Vec<u8>, scope: &InstrumentationScope) {
     }
 }
 
-/// `Span` (trace/v1): ids 1, 2, trace state 3, parent 4, name 5, kind 6, times 7 and 8, attributes 9 (dropped 10),
-/// events 11 (dropped 12), links 13 (dropped 14), status 15, flags 16.
-fn encode_span(out: &mut Vec<u8>, s: &SpanData, scratch: &mut Vec<u8>) {
-    let sc = &s.span_context;
+/// Trace id 1, span id 2 and trace state 3: the same field numbers in a `Span` and in a `Link`.
+fn context(out: &mut Vec<u8>, sc: &SpanContext) {
     proto::bytes(out, 1, &sc.trace_id().to_bytes());
     proto::bytes(out, 2, &sc.span_id().to_bytes());
     let state = sc.trace_state().header();
     if !state.is_empty() {
         proto::bytes(out, 3, state.as_bytes());
     }
+}
+
+/// `Span` (trace/v1): ids 1, 2, trace state 3, parent 4, name 5, kind 6, times 7 and 8, attributes 9 (dropped 10),
+/// events 11 (dropped 12), links 13 (dropped 14), status 15, flags 16.
+fn encode_span(out: &mut Vec<u8>, s: &SpanData, scratch: &mut Vec<u8>) {
+    let sc = &s.span_context;
+    context(out, sc);
     if s.parent_span_id != SpanId::INVALID {
         proto::bytes(out, 4, &s.parent_span_id.to_bytes());
     }
@@ -171,12 +176,7 @@ fn encode_span(out: &mut Vec<u8>, s: &SpanData, scratch: &mut Vec<u8>) {
     for l in s.links.iter() {
         scratch.clear();
         let lc = &l.span_context;
-        proto::bytes(scratch, 1, &lc.trace_id().to_bytes());
-        proto::bytes(scratch, 2, &lc.span_id().to_bytes());
-        let state = lc.trace_state().header();
-        if !state.is_empty() {
-            proto::bytes(scratch, 3, state.as_bytes());
-        }
+        context(scratch, lc);
         attributes(scratch, 4, &l.attributes);
         if l.dropped_attributes_count > 0 {
             proto::uint(scratch, 5, u64::from(l.dropped_attributes_count));
