@@ -7,7 +7,8 @@
 //! fit are dropped at once and counted in `ExportHealth`: a dead or silent collector never holds a sync back by more
 //! than that bound.
 //!
-//! Records arrive already encoded (see `layer`); a batch is a buffer of them that goes out as one request.
+//! Records arrive as the engine captured them (see `log_layer`); a batch is a buffer of them, which the export thread
+//! turns into protobuf (`Transcode`) and sends as one request.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -30,6 +31,12 @@ pub trait Export: Send + 'static {
     fn export(&mut self, request: Bytes) -> Result<(), String>;
 }
 
+/// Turns the records of a batch, as queued, into encoded `log_records` fields; runs on the export thread, which is
+/// idle about half of a flood, not on the engine's, which a flood keeps busy.
+pub trait Transcode: Send + 'static {
+    fn transcode(&mut self, queued: &[u8], out: &mut Vec<u8>);
+}
+
 /// What every request carries besides the records: the encoded resource, its schema URL, the scope names.
 pub struct Framing {
     pub resource: Vec<u8>,
@@ -47,8 +54,9 @@ struct Batch {
 }
 
 impl Batch {
-    fn push(&mut self, scope: usize, record: &[u8]) {
-        proto::bytes(&mut self.records, 2, record);
+    /// Appends the record that `encode` writes (in place, see `proto::message_with`).
+    fn push_with(&mut self, scope: usize, encode: impl FnOnce(&mut Vec<u8>)) {
+        proto::message_with(&mut self.records, 2, encode);
         match self.runs.last_mut() {
             Some((s, end)) if *s == scope => *end = self.records.len(),
             _ => self.runs.push((scope, self.records.len())),
@@ -68,8 +76,9 @@ struct State {
     batches: VecDeque<Batch>,
     /// Records in `batches`.
     queued: usize,
-    /// An emptied batch kept for reuse, so a flood does not allocate a buffer per batch.
-    spare: Option<Batch>,
+    /// Emptied batches kept for reuse with their buffers, so that a flood neither allocates nor grows (copying) a
+    /// buffer per batch. At most one more than the queue holds.
+    spare: Vec<Batch>,
     /// When the export in progress started.
     exporting_since: Option<Instant>,
     last_export_failed: bool,
@@ -116,9 +125,10 @@ pub struct LogQueue {
 }
 
 impl LogQueue {
-    /// Starts the export thread, which owns `exporter`.
-    pub fn start<E: Export>(
+    /// Starts the export thread, which owns `exporter` and `transcoder`.
+    pub fn start<E: Export, T: Transcode>(
         exporter: E,
+        transcoder: T,
         framing: Framing,
         cfg: LogQueueConfig,
         health: Arc<ExportHealth>,
@@ -134,7 +144,7 @@ impl LogQueue {
         let for_worker = shared.clone();
         let worker = std::thread::Builder::new()
             .name("otel-logs".into())
-            .spawn(move || export_loop(exporter, &framing, &for_worker))?;
+            .spawn(move || export_loop(exporter, transcoder, &framing, &for_worker))?;
         Ok(Self {
             shared,
             worker: Mutex::new(Some(worker)),
@@ -143,7 +153,15 @@ impl LogQueue {
 
     /// Queues one encoded `LogRecord` of scope number `scope`; waits while the queue is full and the collector
     /// answers, drops (and counts) otherwise.
+    #[cfg(test)]
     pub fn push(&self, scope: usize, record: &[u8]) {
+        self.push_with(scope, |out| out.extend_from_slice(record));
+    }
+
+    /// Queues the `LogRecord` of scope number `scope` that `encode` writes, straight into the batch (under the
+    /// queue's lock: the export thread takes it once per batch). Waits while the queue is full and the collector
+    /// answers; otherwise drops and counts the record, and `encode` is not called.
+    pub fn push_with(&self, scope: usize, encode: impl FnOnce(&mut Vec<u8>)) {
         let sh = &*self.shared;
         let mut st = sh.lock();
         while st.queued >= sh.cfg.max_queue {
@@ -165,12 +183,12 @@ impl LogQueue {
             .back()
             .is_none_or(|b| b.count >= sh.cfg.max_batch)
         {
-            let fresh = st.spare.take().unwrap_or_default();
+            let fresh = st.spare.pop().unwrap_or_default();
             st.batches.push_back(fresh);
         }
         let st = &mut *st;
         if let Some(batch) = st.batches.back_mut() {
-            batch.push(scope, record);
+            batch.push_with(scope, encode);
             st.queued += 1;
             if batch.count == sh.cfg.max_batch {
                 sh.work.notify_one();
@@ -237,9 +255,15 @@ impl LogQueue {
 }
 
 /// The worker: exports a batch when one is full, every `delay`, on flush and at shutdown (until the queue is empty).
-fn export_loop<E: Export>(mut exporter: E, framing: &Framing, sh: &Shared) {
+fn export_loop<E: Export, T: Transcode>(
+    mut exporter: E,
+    mut transcoder: T,
+    framing: &Framing,
+    sh: &Shared,
+) {
     let mut last_export = Instant::now();
     let mut runs: Vec<(&str, usize)> = Vec::new();
+    let mut encoded = Vec::new();
     loop {
         let mut st = sh.lock();
         loop {
@@ -273,19 +297,21 @@ fn export_loop<E: Export>(mut exporter: E, framing: &Framing, sh: &Shared) {
         drop(st);
         sh.room.notify_all();
 
-        let mut request = Vec::new();
         runs.clear();
-        runs.extend(
-            batch
-                .runs
-                .iter()
-                .map(|(scope, end)| (framing.scopes.get(*scope).copied().unwrap_or(""), *end)),
-        );
+        encoded.clear();
+        let mut start = 0;
+        for (scope, end) in &batch.runs {
+            transcoder.transcode(&batch.records[start..*end], &mut encoded);
+            let name = framing.scopes.get(*scope).copied().unwrap_or("");
+            runs.push((name, encoded.len()));
+            start = *end;
+        }
+        let mut request = Vec::new();
         proto::request(
             &mut request,
             &framing.resource,
             &framing.schema_url,
-            &batch.records,
+            &encoded,
             &runs,
         );
         let result = exporter.export(Bytes::from(request));
@@ -300,7 +326,7 @@ fn export_loop<E: Export>(mut exporter: E, framing: &Framing, sh: &Shared) {
         last_export = Instant::now();
 
         let mut st = sh.lock();
-        st.spare = Some(batch);
+        st.spare.push(batch);
         st.exporting_since = None;
         st.last_export_failed = result.is_err();
         drop(st);

@@ -1,6 +1,6 @@
-//! OTLP without the SDK's log pipeline and without opentelemetry-otlp's span conversion: log records are encoded
-//! as protobuf on the spot by a tracing layer (`log_layer`) and held in a bounded queue that applies back-pressure
-//! while the collector answers (`log_queue`); spans are encoded straight from the SDK's `SpanData` (`spans`); both
+//! OTLP without the SDK's log pipeline and without opentelemetry-otlp's span conversion: log records are captured
+//! by a tracing layer (`log_layer`) into a bounded queue that applies back-pressure while the collector answers
+//! (`log_queue`), and written as protobuf on the export thread; spans are encoded straight from the SDK's `SpanData` (`spans`); both
 //! are framed as export requests and sent over OTLP/HTTP or OTLP/gRPC (`proto`, `send`). Metrics still go through
 //! opentelemetry-otlp.
 //!
@@ -49,12 +49,24 @@ pub fn start(
                 super::tonic_metadata(&cfg.logs_headers),
                 cfg.timeout,
             )?;
-            LogQueue::start(sender, framing, cfg.log_queue, health)
+            LogQueue::start(
+                sender,
+                log_layer::Transcoder::default(),
+                framing,
+                cfg.log_queue,
+                health,
+            )
         }
         Protocol::HttpProtobuf => {
             let sender =
                 send::Sender::http(&cfg.logs_endpoint, cfg.logs_headers.clone(), cfg.timeout);
-            LogQueue::start(sender, framing, cfg.log_queue, health)
+            LogQueue::start(
+                sender,
+                log_layer::Transcoder::default(),
+                framing,
+                cfg.log_queue,
+                health,
+            )
         }
     };
     Ok(Arc::new(queue.map_err(|e| {

@@ -77,7 +77,16 @@ fn capture(max_batch: usize, emit: impl FnOnce()) -> Vec<ExportLogsServiceReques
         delay: Duration::from_secs(60),
     };
     let health = Arc::new(crate::telemetry::health::ExportHealth::default());
-    let queue = Arc::new(LogQueue::start(sink.clone(), framing, cfg, health).expect("worker"));
+    let queue = Arc::new(
+        LogQueue::start(
+            sink.clone(),
+            log_layer::Transcoder::default(),
+            framing,
+            cfg,
+            health,
+        )
+        .expect("worker"),
+    );
     let subscriber = tracing_subscriber::registry().with(OtlpLogLayer::new(queue.clone(), &SCOPES));
     tracing::subscriber::with_default(subscriber, emit);
     queue
@@ -359,4 +368,38 @@ fn spans_encode_to_what_the_sdk_exporter_sent() {
     let attempt = &decoded.resource_spans[0].scope_spans[0].spans[0];
     assert_eq!(attempt.events.len(), 2);
     assert_eq!(attempt.dropped_events_count, 2);
+}
+
+/// Every kind of value the engine captures and the export thread encodes, around the lengths where a record's
+/// length prefix changes size.
+#[test]
+fn errors_bytes_and_records_of_every_size_arrive_as_emitted() {
+    let long = "x".repeat(20_000);
+    let err = std::io::Error::other("disk full");
+    let reqs = capture(16, || {
+        tracing::error!(target: "sync", error = &err as &(dyn std::error::Error + 'static), "failed");
+        tracing::info!(target: "sync", data = &b"\x00\xffraw"[..], "bytes");
+        tracing::info!(target: "sling", "");
+        tracing::info!(target: "sling", "{long}");
+    });
+    let records: Vec<&LogRecord> = reqs
+        .iter()
+        .flat_map(|r| &r.resource_logs)
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| &s.log_records)
+        .collect();
+    assert_eq!(records.len(), 4);
+    assert_eq!(
+        attr(records[0], "exception.message"),
+        Some(&Any::StringValue("disk full".into()))
+    );
+    assert_eq!(
+        attr(records[1], "data"),
+        Some(&Any::BytesValue(b"\x00\xffraw".to_vec()))
+    );
+    assert_eq!(
+        any(&records[2].body),
+        Some(&Any::StringValue(String::new()))
+    );
+    assert_eq!(any(&records[3].body), Some(&Any::StringValue(long.clone())));
 }
