@@ -41,34 +41,19 @@ pub fn start(
         schema_url: resource.schema_url().unwrap_or_default().to_owned(),
         scopes,
     };
-    let queue = match cfg.protocol {
-        Protocol::Grpc => {
-            let sender = send::Sender::grpc(
-                &cfg.logs_endpoint,
-                send::LOGS_METHOD,
-                super::tonic_metadata(&cfg.logs_headers),
-                cfg.timeout,
-            )?;
-            LogQueue::start(
-                sender,
-                log_layer::Transcoder::default(),
-                framing,
-                cfg.log_queue,
-                health,
-            )
-        }
-        Protocol::HttpProtobuf => {
-            let sender =
-                send::Sender::http(&cfg.logs_endpoint, cfg.logs_headers.clone(), cfg.timeout);
-            LogQueue::start(
-                sender,
-                log_layer::Transcoder::default(),
-                framing,
-                cfg.log_queue,
-                health,
-            )
-        }
-    };
+    let sender = sender(
+        cfg,
+        &cfg.logs_endpoint,
+        &cfg.logs_headers,
+        send::LOGS_METHOD,
+    )?;
+    let queue = LogQueue::start(
+        sender,
+        log_layer::Transcoder::default(),
+        framing,
+        cfg.log_queue,
+        health,
+    );
     Ok(Arc::new(queue.map_err(|e| {
         anyhow::anyhow!("starting the log export thread: {e}")
     })?))
@@ -76,20 +61,31 @@ pub fn start(
 
 /// The span exporter for `cfg`'s traces endpoint (the SDK gives it the resource).
 pub fn span_exporter(cfg: &OtelConfig) -> anyhow::Result<OtlpSpanExporter> {
-    let sender = match cfg.protocol {
+    let sender = sender(
+        cfg,
+        &cfg.traces_endpoint,
+        &cfg.traces_headers,
+        send::TRACES_METHOD,
+    )?;
+    Ok(OtlpSpanExporter::new(sender))
+}
+
+/// How one signal is sent under `cfg`'s protocol: to `endpoint` with `headers`; `method` is its gRPC method.
+fn sender(
+    cfg: &OtelConfig,
+    endpoint: &str,
+    headers: &std::collections::HashMap<String, String>,
+    method: &'static str,
+) -> anyhow::Result<send::Sender> {
+    Ok(match cfg.protocol {
         Protocol::Grpc => send::Sender::grpc(
-            &cfg.traces_endpoint,
-            send::TRACES_METHOD,
-            super::tonic_metadata(&cfg.traces_headers),
+            endpoint,
+            method,
+            super::tonic_metadata(headers),
             cfg.timeout,
         )?,
-        Protocol::HttpProtobuf => send::Sender::http(
-            &cfg.traces_endpoint,
-            cfg.traces_headers.clone(),
-            cfg.timeout,
-        ),
-    };
-    Ok(OtlpSpanExporter::new(sender))
+        Protocol::HttpProtobuf => send::Sender::http(endpoint, headers.clone(), cfg.timeout),
+    })
 }
 
 #[cfg(test)]

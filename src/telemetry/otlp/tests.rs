@@ -46,6 +46,15 @@ fn attr<'a>(r: &'a LogRecord, key: &str) -> Option<&'a Any> {
         .and_then(|kv| any(&kv.value))
 }
 
+/// Every record of `reqs`, in order.
+fn log_records(reqs: &[ExportLogsServiceRequest]) -> Vec<&LogRecord> {
+    reqs.iter()
+        .flat_map(|r| &r.resource_logs)
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| &s.log_records)
+        .collect()
+}
+
 const SCOPES: [&str; 2] = ["sync", "sling"];
 
 /// Runs `emit` with only our layer installed, exporting into a capture with batches of `max_batch`.
@@ -208,12 +217,7 @@ fn repeated_line_fields_arrive_with_each_records_own_value() {
         tracing::info!(target: "sling", pipeline = true, "a bool is encoded, not kept");
         tracing::info!(target: "sling", pipeline = true, "a bool is encoded, not kept");
     });
-    let records: Vec<&LogRecord> = reqs
-        .iter()
-        .flat_map(|r| &r.resource_logs)
-        .flat_map(|r| &r.scope_logs)
-        .flat_map(|s| &s.log_records)
-        .collect();
+    let records = log_records(&reqs);
     assert_eq!(records.len(), values.len() + swapped_after.len() + 2);
     let text = |s: &str| Some(Any::StringValue(s.into()));
     let mut next = records.iter();
@@ -382,12 +386,7 @@ fn errors_bytes_and_records_of_every_size_arrive_as_emitted() {
         tracing::info!(target: "sling", "");
         tracing::info!(target: "sling", "{long}");
     });
-    let records: Vec<&LogRecord> = reqs
-        .iter()
-        .flat_map(|r| &r.resource_logs)
-        .flat_map(|r| &r.scope_logs)
-        .flat_map(|s| &s.log_records)
-        .collect();
+    let records = log_records(&reqs);
     assert_eq!(records.len(), 4);
     assert_eq!(
         attr(records[0], "exception.message"),
