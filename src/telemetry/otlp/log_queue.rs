@@ -25,6 +25,9 @@ use crate::telemetry::health::ExportHealth;
 /// How long the engine waits on one export in progress before it stops waiting and drops what does not fit.
 pub const STALL_BOUND: Duration = Duration::from_secs(1);
 
+/// The largest batch buffer kept for reuse: 512 Sling lines of a usual length take ~100 KiB.
+const SPARE_BYTES: usize = 1 << 20;
+
 /// Sends one encoded `ExportLogsServiceRequest`. Owned bytes: the HTTP and gRPC clients take them as they are (a
 /// retry shares them), where a borrowed slice was copied again for every request.
 pub trait Export: Send + 'static {
@@ -263,7 +266,6 @@ fn export_loop<E: Export, T: Transcode>(
 ) {
     let mut last_export = Instant::now();
     let mut runs: Vec<(&str, usize)> = Vec::new();
-    let mut encoded = Vec::new();
     loop {
         let mut st = sh.lock();
         loop {
@@ -298,7 +300,9 @@ fn export_loop<E: Export, T: Transcode>(
         sh.room.notify_all();
 
         runs.clear();
-        encoded.clear();
+        // Per batch, not kept: a batch of long lines (up to 1 MiB each) must not leave a buffer that size behind.
+        // Protobuf takes a little more room than the capture.
+        let mut encoded = Vec::with_capacity(batch.records.len() + batch.records.len() / 4);
         let mut start = 0;
         for (scope, end) in &batch.runs {
             transcoder.transcode(&batch.records[start..*end], &mut encoded);
@@ -326,7 +330,10 @@ fn export_loop<E: Export, T: Transcode>(
         last_export = Instant::now();
 
         let mut st = sh.lock();
-        st.spare.push(batch);
+        // A batch grown by long lines is let go: kept, it would hold that memory for the rest of the run.
+        if batch.records.capacity() <= SPARE_BYTES {
+            st.spare.push(batch);
+        }
         st.exporting_since = None;
         st.last_export_failed = result.is_err();
         drop(st);
