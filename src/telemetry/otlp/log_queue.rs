@@ -300,7 +300,8 @@ fn export_loop<E: Export, T: Transcode>(
         sh.room.notify_all();
 
         runs.clear();
-        // Per batch, not kept: a batch of long lines (up to 1 MiB each) must not leave a buffer that size behind.
+        // Per batch, not kept: a batch of long lines (Sling lines are kept up to 16 KiB, so up to ~8 MiB a batch)
+        // must not leave a buffer that size behind.
         // Protobuf takes a little more room than the capture.
         let mut encoded = Vec::with_capacity(batch.records.len() + batch.records.len() / 4);
         let mut start = 0;
