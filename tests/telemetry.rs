@@ -1012,3 +1012,71 @@ fn a_flood_reaches_an_answering_collector_line_for_line_over_grpc() {
     let endpoint = format!("http://{}", rx.addr);
     flood_delivers_every_line(&rx, "grpc", endpoint);
 }
+
+/// Long lines: the attempt span keeps line span events only up to a budget of text, each cut to
+/// `MAX_SPAN_EVENT_TEXT`, and counts the rest as dropped; the log records carry every line whole. (Without the
+/// budget, 10,000 lines at Sling's 16 KiB limit held over 512 MiB, the CronJob's memory limit.)
+#[test]
+fn long_lines_are_span_events_only_within_a_text_budget_and_log_records_whole() {
+    const LINES: usize = 3_000;
+    const PAD: usize = 2_000;
+    let rx = Receiver::http();
+    let w = World::new();
+    let shim = tempfile::tempdir().expect("tempdir");
+    let run = run_with(
+        &w,
+        &[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".into()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{}", rx.addr)),
+            ("SLING_BIN", common::shim().display().to_string()),
+            ("SHIM_DIR", shim.path().display().to_string()),
+            ("SHIM_MODE", "flood".into()),
+            ("SHIM_LINES", LINES.to_string()),
+            ("SHIM_LINE_BYTES", PAD.to_string()),
+        ],
+        &["--pipeline", "orders"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    let c = rx.captured();
+    let long_records = c
+        .log_records()
+        .iter()
+        .filter(|r| {
+            format!("{:?}", r.body).contains("flood line") && format!("{:?}", r.body).len() > PAD
+        })
+        .count();
+    assert_eq!(
+        long_records, LINES,
+        "every line arrives whole as a log record"
+    );
+    let spans = c.spans();
+    let attempt = by_name(&spans, "sling.attempt")[0];
+    let line_events: Vec<&str> = attempt
+        .events
+        .iter()
+        .map(|e| e.name.as_str())
+        .filter(|n| n.contains("flood line"))
+        .collect();
+    let cut = sling_sync_wrapper::sync::spans::MAX_SPAN_EVENT_TEXT;
+    let budget = sling_sync_wrapper::sync::spans::MAX_SPAN_EVENT_TEXT_PER_ATTEMPT;
+    // The budget is filled with the flood's cut lines, less room for the few short lines the stand-in prints first.
+    let kept = line_events.len();
+    assert!(
+        kept * cut <= budget && kept * cut > budget - 4 * cut,
+        "{kept} line span events"
+    );
+    assert!(
+        line_events
+            .iter()
+            .all(|n| n.len() == cut + '…'.len_utf8() && n.ends_with('…')),
+        "each span event is the line cut to {cut} bytes"
+    );
+    assert_eq!(
+        attempt.events.len() + attempt.dropped_events_count as usize,
+        c.log_records()
+            .iter()
+            .filter(|r| r.span_id == attempt.span_id)
+            .count(),
+        "span events kept + dropped = the attempt's events"
+    );
+}

@@ -31,9 +31,18 @@ pub const VERIFY_SPAN: &str = "sync.verify";
 /// Span events an exported span keeps; beyond this, the OTLP span's `dropped_events_count` says how many were lost
 /// (log records still carry every line). The SDK default (128) would drop most lines of an ordinary Sling run.
 pub const MAX_EVENTS_PER_SPAN: u32 = 10_000;
+/// The text of an attempt's line span events, in all: a line becomes a span event only while the text so far and
+/// its own stay within this. A span holds its events until it ends, and its export copies them again: 10,000 lines
+/// at Sling's 16 KiB line limit took the process to 537 MiB (the CronJob's limit is 512 Mi); ordinary lines
+/// (~150 bytes) stay within it for all 10,000.
+pub const MAX_SPAN_EVENT_TEXT_PER_ATTEMPT: usize = 2 << 20;
+/// The longest text of one line's span event; a longer line's is cut (at a character boundary, ending in `…`).
+/// The log record carries the whole line.
+pub const MAX_SPAN_EVENT_TEXT: usize = 1024;
 /// The tracing event name of a Sling line's span event. A line is two tracing events: one with all its fields for
-/// batch output and log records, and — for the attempt's first `MAX_EVENTS_PER_SPAN` lines only — this one, with
-/// just the message, for the span event. Pipeline, job id and attempt would be the same on every span event and are
+/// batch output and log records, and — for the attempt's first `MAX_EVENTS_PER_SPAN` lines only, within
+/// `MAX_SPAN_EVENT_TEXT_PER_ATTEMPT` — this one, with just the message (cut to `MAX_SPAN_EVENT_TEXT`), for the span
+/// event. Pipeline, job id and attempt would be the same on every span event and are
 /// on the span; Sling's own time stamp is on the log record, the span event has its own; each attribute was a cost
 /// on up to 10,000 events, paid again when the span is exported at the end of the run. Building events beyond the
 /// bound only for the SDK to drop them was most of telemetry's cost in a flood: lines beyond it have no span event
@@ -260,6 +269,18 @@ pub const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1
 
 /// One Sling line inside the attempt span: a tracing event for batch output and log records, and, when
 /// `span_event` (the attempt's first `MAX_EVENTS_PER_SPAN` lines), one for a span event (see `LINE_SPAN_EVENT`).
+/// A line's message as its span event carries it: cut to `MAX_SPAN_EVENT_TEXT` bytes.
+pub fn span_event_text(message: &str) -> std::borrow::Cow<'_, str> {
+    if message.len() <= MAX_SPAN_EVENT_TEXT {
+        return message.into();
+    }
+    let mut cut = MAX_SPAN_EVENT_TEXT;
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &message[..cut]).into()
+}
+
 pub fn sling_line(
     pipeline: &str,
     job_id: &str,
@@ -286,13 +307,15 @@ pub fn sling_line(
             tracing::event!(name: "sling line", target: SLING, $lvl, message = msg, pipeline, sync_job_id = job_id, attempt, sling_time = time)
         };
     }
-    macro_rules! span_event {
-        ($lvl:expr) => {
-            tracing::event!(name: LINE_SPAN_EVENT, target: SLING, $lvl, message = msg)
-        };
-    }
     at_level!(line);
     if span_event {
+        let msg = span_event_text(msg);
+        let msg = msg.as_ref();
+        macro_rules! span_event {
+            ($lvl:expr) => {
+                tracing::event!(name: LINE_SPAN_EVENT, target: SLING, $lvl, message = msg)
+            };
+        }
         at_level!(span_event);
     }
 }

@@ -68,7 +68,8 @@ impl Engine {
         (outcome, run.objects)
     }
 
-    /// Also returns how many lines were not made span events (beyond `spans::MAX_EVENTS_PER_SPAN`).
+    /// Also returns how many lines were not made span events (beyond `spans::MAX_EVENTS_PER_SPAN`, or
+    /// `spans::MAX_SPAN_EVENT_TEXT_PER_ATTEMPT`).
     async fn spawn_and_stream(
         &self,
         ctx: &AttemptCtx<'_>,
@@ -77,6 +78,8 @@ impl Engine {
     ) -> (AttemptRun, u64) {
         let mut dropped = 0u64;
         let (mut line_events, mut line_events_skipped) = (0u32, 0u64);
+        // Text of the line span events so far (see `spans::MAX_SPAN_EVENT_TEXT_PER_ATTEMPT`).
+        let mut line_event_text = 0usize;
         let mut last_progress: Option<(Option<String>, std::time::Instant)> = None;
         let (sink, max_attempts) = (ctx.sink, ctx.max_attempts);
         let name = ctx.pipeline.name.as_str();
@@ -92,9 +95,12 @@ impl Engine {
                 });
             }
             AttemptEvent::Line(line) => {
-                let span_event = line_events < spans::MAX_EVENTS_PER_SPAN;
+                let text = line.message.len().min(spans::MAX_SPAN_EVENT_TEXT);
+                let span_event = line_events < spans::MAX_EVENTS_PER_SPAN
+                    && line_event_text + text <= spans::MAX_SPAN_EVENT_TEXT_PER_ATTEMPT;
                 if span_event {
                     line_events += 1;
+                    line_event_text += text;
                 } else {
                     line_events_skipped += 1;
                 }
