@@ -25,8 +25,15 @@ use crate::telemetry::health::ExportHealth;
 /// How long the engine waits on one export in progress before it stops waiting and drops what does not fit.
 pub const STALL_BOUND: Duration = Duration::from_secs(1);
 
-/// The largest batch buffer kept for reuse: 512 Sling lines of a usual length take ~100 KiB.
-const SPARE_BYTES: usize = 1 << 20;
+/// A batch holds at most this much (besides `max_batch` records): one request stays near 1 MiB whatever the lines'
+/// length. 512 Sling lines of a usual length take ~100 KiB; at Sling's 16 KiB line limit a batch of 512 would be
+/// 8 MiB, and the queue of 2,048 records 32 MiB.
+const MAX_BATCH_BYTES: usize = 1 << 20;
+/// The queue holds at most this much (besides `max_queue` records), so that long lines and a slow collector cannot
+/// hold tens of MiB: with both, the wrapper reached 62 MiB before this bound.
+const MAX_QUEUE_BYTES: usize = 4 * MAX_BATCH_BYTES;
+/// The largest batch buffer kept for reuse.
+const SPARE_BYTES: usize = 2 * MAX_BATCH_BYTES;
 
 /// Sends one encoded `ExportLogsServiceRequest`. Owned bytes: the HTTP and gRPC clients take them as they are (a
 /// retry shares them), where a borrowed slice was copied again for every request.
@@ -67,6 +74,10 @@ impl Batch {
         self.count += 1;
     }
 
+    fn is_full(&self, cfg: &LogQueueConfig) -> bool {
+        self.count >= cfg.max_batch || self.records.len() >= MAX_BATCH_BYTES
+    }
+
     fn clear(&mut self) {
         self.records.clear();
         self.runs.clear();
@@ -77,8 +88,12 @@ impl Batch {
 #[derive(Default)]
 struct State {
     batches: VecDeque<Batch>,
-    /// Records in `batches`.
+    /// Records in `batches`, and their bytes.
     queued: usize,
+    queued_bytes: usize,
+    /// The most `queued_bytes` has been.
+    #[cfg(test)]
+    peak_queued_bytes: usize,
     /// Emptied batches kept for reuse with their buffers, so that a flood neither allocates nor grows (copying) a
     /// buffer per batch. At most one more than the queue holds.
     spare: Vec<Batch>,
@@ -93,6 +108,15 @@ struct State {
 }
 
 impl State {
+    fn full(&self, cfg: &LogQueueConfig) -> bool {
+        self.queued >= cfg.max_queue || self.queued_bytes >= MAX_QUEUE_BYTES
+    }
+
+    /// Whether a batch is ready to go: the first is full, or another has begun behind it.
+    fn batch_ready(&self, cfg: &LogQueueConfig) -> bool {
+        self.batches.len() > 1 || self.batches.front().is_some_and(|b| b.is_full(cfg))
+    }
+
     /// Whether a full queue should hold the caller back rather than drop: only while the collector answers.
     fn worth_waiting(&self) -> bool {
         !self.shutdown
@@ -167,7 +191,7 @@ impl LogQueue {
     pub fn push_with(&self, scope: usize, encode: impl FnOnce(&mut Vec<u8>)) {
         let sh = &*self.shared;
         let mut st = sh.lock();
-        while st.queued >= sh.cfg.max_queue {
+        while st.full(&sh.cfg) {
             if !st.worth_waiting() {
                 drop(st);
                 sh.health.log_records_dropped(1);
@@ -181,22 +205,29 @@ impl LogQueue {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        if st
-            .batches
-            .back()
-            .is_none_or(|b| b.count >= sh.cfg.max_batch)
-        {
+        if st.batches.back().is_none_or(|b| b.is_full(&sh.cfg)) {
             let fresh = st.spare.pop().unwrap_or_default();
             st.batches.push_back(fresh);
         }
         let st = &mut *st;
         if let Some(batch) = st.batches.back_mut() {
+            let before = batch.records.len();
             batch.push_with(scope, encode);
             st.queued += 1;
-            if batch.count == sh.cfg.max_batch {
+            st.queued_bytes += batch.records.len() - before;
+            #[cfg(test)]
+            {
+                st.peak_queued_bytes = st.peak_queued_bytes.max(st.queued_bytes);
+            }
+            if batch.is_full(&sh.cfg) {
                 sh.work.notify_one();
             }
         }
+    }
+
+    #[cfg(test)]
+    fn peak_queued_bytes(&self) -> usize {
+        self.shared.lock().peak_queued_bytes
     }
 
     /// Waits until `until` holds (or the worker finished), at most `timeout`.
@@ -271,7 +302,7 @@ fn export_loop<E: Export, T: Transcode>(
         loop {
             let due = last_export + sh.cfg.delay;
             let now = Instant::now();
-            if st.queued >= sh.cfg.max_batch
+            if st.batch_ready(&sh.cfg)
                 || st.flushes_wanted > st.flushes_done
                 || st.shutdown
                 || now >= due
@@ -295,6 +326,7 @@ fn export_loop<E: Export, T: Transcode>(
             continue;
         };
         st.queued -= batch.count;
+        st.queued_bytes -= batch.records.len();
         st.exporting_since = Some(Instant::now());
         drop(st);
         sh.room.notify_all();

@@ -101,3 +101,74 @@ fn a_failing_exporter_drops_and_counts_instead_of_holding_the_caller() {
         .last_error
         .is_some_and(|e| e.contains("logs") && e.contains("refused")));
 }
+
+/// Long lines and a slow collector: every record arrives, no request holds much more than `MAX_BATCH_BYTES`, and the
+/// queue never much more than `MAX_QUEUE_BYTES` — not the 2,048 records × 16 KiB it would hold by count alone.
+#[test]
+fn long_records_are_bounded_by_bytes_in_batches_and_in_the_queue() {
+    #[derive(Clone, Default)]
+    struct Sizes(Arc<std::sync::Mutex<Vec<(usize, usize)>>>);
+    impl Export for Sizes {
+        fn export(&mut self, request: bytes::Bytes) -> Result<(), String> {
+            std::thread::sleep(Duration::from_millis(5));
+            let req =
+                ExportLogsServiceRequest::decode(request.clone()).map_err(|e| e.to_string())?;
+            let n: usize = req
+                .resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .map(|s| s.log_records.len())
+                .sum();
+            self.0.lock().expect("lock").push((n, request.len()));
+            Ok(())
+        }
+    }
+    const RECORD: usize = 20_000;
+    const RECORDS: usize = 400;
+    let sizes = Sizes::default();
+    let cfg = LogQueueConfig {
+        max_queue: 2048,
+        max_batch: 512,
+        delay: Duration::from_secs(60),
+    };
+    let framing = Framing {
+        resource: Vec::new(),
+        schema_url: String::new(),
+        scopes: &["sling"],
+    };
+    let health = Arc::new(ExportHealth::default());
+    let queue =
+        LogQueue::start(sizes.clone(), Verbatim, framing, cfg, health.clone()).expect("worker");
+    let body = "x".repeat(RECORD);
+    let mut record = Vec::new();
+    for _ in 0..RECORDS {
+        record.clear();
+        proto::any_value(&mut record, 5, &proto::Scalar::Str(&body));
+        queue.push(0, &record);
+    }
+    let peak = queue.peak_queued_bytes();
+    assert!(queue.shutdown_with_timeout(Duration::from_secs(10)).is_ok());
+    let sizes = sizes.0.lock().expect("lock").clone();
+    assert_eq!(
+        sizes.iter().map(|(n, _)| n).sum::<usize>(),
+        RECORDS,
+        "every record arrives"
+    );
+    assert!(
+        sizes
+            .iter()
+            .all(|(_, bytes)| *bytes <= MAX_BATCH_BYTES + RECORD + 64),
+        "{sizes:?}"
+    );
+    assert_eq!(health.logs_dropped(), 0);
+    // 400 × 20 kB = 8 MB went through; by count alone one batch would have held them all.
+    assert!(
+        sizes.len() >= RECORDS * RECORD / MAX_BATCH_BYTES,
+        "{sizes:?}"
+    );
+    assert!(peak <= MAX_QUEUE_BYTES + RECORD + 16, "peak {peak}");
+    assert!(
+        peak >= MAX_QUEUE_BYTES,
+        "the slow exporter should have filled the queue: peak {peak}"
+    );
+}
