@@ -408,6 +408,32 @@ def bench_live_collector(tmp, lines, n):
         recv.close()
 
 
+def bench_collector_long(tmp, lines, line_bytes, n):
+    """Lines near Sling's 16 KiB limit with telemetry on and a receiver that answers: peak RSS, everything delivered.
+    (Before span events had a text budget and the log queue a byte bound, 6,000 such lines took ~540 MiB.)"""
+    recv = Receiver()
+    try:
+        rep, env = flood_env(tmp, lines, line_bytes)
+        on = dict(env, OTEL_SDK_DISABLED="", OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf", OTEL_EXPORTER_OTLP_ENDPOINT=recv.endpoint)
+        runs, counts = [], []
+        for _ in range(n):
+            runs.append(run(wrapper_cmd(SHIM, rep), on))
+            counts.append(recv.take_counts())
+        row = {
+            "lines": lines, "line_bytes": line_bytes, "runs": n,
+            "wall": spread([r.wall for r in runs], "{:.3f} s"),
+            "rss": spread([r.rss_kib for r in runs], "{:.1f}", 1 / 1024) + " MiB",
+            "logs": spread([c["logs"] for c in counts], "{:.0f}"),
+            "events": spread([c["events"] for c in counts], "{:.0f}"),
+            "samples": {"rss_kib": [r.rss_kib for r in runs], "logs": [c["logs"] for c in counts]},
+        }
+        print(f"long lines to a live collector, {lines:,} × {line_bytes:,} bytes: RSS {row['rss']}, wall {row['wall']}, "
+              f"log records {row['logs']}, span events {row['events']}", flush=True)
+        return row
+    finally:
+        recv.close()
+
+
 def bench_spawn_latency(tmp, runs):
     """Wrapper start → first Sling spawn: a stand-in Sling records when it starts; the same stand-in launched
     directly gives the baseline (process start of the stand-in itself), subtracted out."""
@@ -487,7 +513,7 @@ def bench_unreachable_collector(sling, tmp, runs):
     return results
 
 
-CASES = ("sqlite", "postgres", "flood_100k", "flood_1m", "long_lines", "slow_reader", "collector", "spawn", "noop",
+CASES = ("sqlite", "postgres", "flood_100k", "flood_1m", "long_lines", "slow_reader", "collector", "collector_long", "spawn", "noop",
          "unreachable")
 
 
@@ -517,6 +543,7 @@ def main():
         "long_lines": lambda tmp: bench_flood(tmp, 100, 2 if q else 8, line_bytes=1 << 20, target="≤ 1.5×"),
         "slow_reader": lambda tmp: bench_slow_reader(tmp, 300_000, 1 if q else 3),
         "collector": lambda tmp: bench_live_collector(tmp, 100_000, 2 if q else 24),
+        "collector_long": lambda tmp: bench_collector_long(tmp, 6_000, 16_000, 1 if q else 3),
         "spawn": lambda tmp: bench_spawn_latency(tmp, 6 if q else 20),
         "noop": lambda tmp: [bench_noop(sling, tmp, f, 1 if q else 3) for f in (50, 500, 2000)],
         "unreachable": lambda tmp: bench_unreachable_collector(sling, tmp, 1 if q else 3),
@@ -579,6 +606,11 @@ def write_report(path, r, sling, quick):
         f"| same: wrapper CPU off · on; peak RSS on | {c['own_off']} · {c['own_on']}; {c['rss']} | ≤ 40 MB |",
         f"| same: log records · span events (+ dropped, counted by the span's `dropped_events_count`) received | "
         f"{c['logs']} · {c['events']} (+{c['dropped_events']}) | every line a log record |",
+        f"| live collector, {r['collector_long']['lines']:,} lines of {r['collector_long']['line_bytes']:,} bytes (near Sling's "
+        f"16 KiB limit), {r['collector_long']['runs']} runs: peak RSS · wall | {r['collector_long']['rss']} · "
+        f"{r['collector_long']['wall']} | ≤ 40 MB |",
+        f"| same: log records · span events received | {r['collector_long']['logs']} · {r['collector_long']['events']} | "
+        f"every line a log record |",
         f"| wrapper start → first Sling spawn (over launching the stand-in directly) | {s['overhead']} | ≤ 20 ms |",
     ]
     for n in noop:
