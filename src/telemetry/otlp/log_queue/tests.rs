@@ -5,6 +5,29 @@ use prost::Message as _;
 
 use super::*;
 
+/// How many records a request holds.
+fn records_in(request: bytes::Bytes) -> Result<usize, String> {
+    let req = ExportLogsServiceRequest::decode(request).map_err(|e| e.to_string())?;
+    Ok(req
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .map(|s| s.log_records.len())
+        .sum())
+}
+
+/// A queue of scope `sling` with an empty resource, exporting to `exporter`.
+fn start<E: Export>(exporter: E, cfg: LogQueueConfig) -> (LogQueue, Arc<ExportHealth>) {
+    let health = Arc::new(ExportHealth::default());
+    let framing = Framing {
+        resource: Vec::new(),
+        schema_url: String::new(),
+        scopes: &["sling"],
+    };
+    let queue = LogQueue::start(exporter, Verbatim, framing, cfg, health.clone()).expect("worker");
+    (queue, health)
+}
+
 /// Counts the records it is given; fails every export when `fail` is set; takes `pause` per export.
 #[derive(Debug, Clone, Default)]
 struct Counting {
@@ -19,14 +42,8 @@ impl Export for Counting {
         if self.fail {
             return Err("refused".into());
         }
-        let req = ExportLogsServiceRequest::decode(request).map_err(|e| e.to_string())?;
-        let n: usize = req
-            .resource_logs
-            .iter()
-            .flat_map(|r| &r.scope_logs)
-            .map(|s| s.log_records.len())
-            .sum();
-        self.received.fetch_add(n, Ordering::Relaxed);
+        self.received
+            .fetch_add(records_in(request)?, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -41,18 +58,12 @@ impl Transcode for Verbatim {
 }
 
 fn push_all(exporter: Counting, n: usize) -> (Arc<ExportHealth>, Duration, Result<(), String>) {
-    let health = Arc::new(ExportHealth::default());
     let cfg = LogQueueConfig {
         max_queue: 8,
         max_batch: 4,
         delay: Duration::from_millis(50),
     };
-    let framing = Framing {
-        resource: Vec::new(),
-        schema_url: String::new(),
-        scopes: &["sling"],
-    };
-    let queue = LogQueue::start(exporter, Verbatim, framing, cfg, health.clone()).expect("worker");
+    let (queue, health) = start(exporter, cfg);
     let start = Instant::now();
     let mut record = Vec::new();
     for i in 0..n {
@@ -111,15 +122,9 @@ fn long_records_are_bounded_by_bytes_in_batches_and_in_the_queue() {
     impl Export for Sizes {
         fn export(&mut self, request: bytes::Bytes) -> Result<(), String> {
             std::thread::sleep(Duration::from_millis(5));
-            let req =
-                ExportLogsServiceRequest::decode(request.clone()).map_err(|e| e.to_string())?;
-            let n: usize = req
-                .resource_logs
-                .iter()
-                .flat_map(|r| &r.scope_logs)
-                .map(|s| s.log_records.len())
-                .sum();
-            self.0.lock().expect("lock").push((n, request.len()));
+            let len = request.len();
+            let n = records_in(request)?;
+            self.0.lock().expect("lock").push((n, len));
             Ok(())
         }
     }
@@ -131,14 +136,7 @@ fn long_records_are_bounded_by_bytes_in_batches_and_in_the_queue() {
         max_batch: 512,
         delay: Duration::from_secs(60),
     };
-    let framing = Framing {
-        resource: Vec::new(),
-        schema_url: String::new(),
-        scopes: &["sling"],
-    };
-    let health = Arc::new(ExportHealth::default());
-    let queue =
-        LogQueue::start(sizes.clone(), Verbatim, framing, cfg, health.clone()).expect("worker");
+    let (queue, health) = start(sizes.clone(), cfg);
     let body = "x".repeat(RECORD);
     let mut record = Vec::new();
     for _ in 0..RECORDS {
