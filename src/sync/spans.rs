@@ -32,9 +32,9 @@ pub const VERIFY_SPAN: &str = "sync.verify";
 /// (log records still carry every line). The SDK default (128) would drop most lines of an ordinary Sling run.
 pub const MAX_EVENTS_PER_SPAN: u32 = 10_000;
 /// The text of an attempt's line span events, in all: a line becomes a span event only while the text so far and
-/// its own stay within this. A span holds its events until it ends, and its export copies them again: 10,000 lines
-/// at Sling's 16 KiB line limit took the process to 537 MiB (the CronJob's limit is 512 Mi); ordinary lines
-/// (~150 bytes) stay within it for all 10,000.
+/// its own stay within this. A span holds its events until it ends, and its export copies them again: 6,000 lines
+/// of 16 kB (Sling keeps lines up to 16 KiB) took the process to ~500 MiB (the CronJob's limit is 512 Mi); ordinary
+/// lines (~150 bytes) stay within it for all 10,000.
 pub const MAX_SPAN_EVENT_TEXT_PER_ATTEMPT: usize = 2 << 20;
 /// The longest text of one line's span event; a longer line's is cut (at a character boundary, ending in `…`).
 /// The log record carries the whole line.
@@ -267,8 +267,6 @@ pub fn progress(pipeline: &str, stream: Option<&str>, rows: u64, rows_per_sec: O
 /// How often a running stream's progress becomes a tracing event.
 pub const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// One Sling line inside the attempt span: a tracing event for batch output and log records, and, when
-/// `span_event` (the attempt's first `MAX_EVENTS_PER_SPAN` lines), one for a span event (see `LINE_SPAN_EVENT`).
 /// A line's message as its span event carries it: cut to `MAX_SPAN_EVENT_TEXT` bytes.
 pub fn span_event_text(message: &str) -> std::borrow::Cow<'_, str> {
     if message.len() <= MAX_SPAN_EVENT_TEXT {
@@ -281,6 +279,9 @@ pub fn span_event_text(message: &str) -> std::borrow::Cow<'_, str> {
     format!("{}…", &message[..cut]).into()
 }
 
+/// One Sling line inside the attempt span: a tracing event for batch output and log records, and, when
+/// `span_event` (the attempt's first `MAX_EVENTS_PER_SPAN` lines, within `MAX_SPAN_EVENT_TEXT_PER_ATTEMPT`), one
+/// for a span event (see `LINE_SPAN_EVENT`).
 pub fn sling_line(
     pipeline: &str,
     job_id: &str,

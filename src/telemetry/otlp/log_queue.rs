@@ -30,7 +30,7 @@ pub const STALL_BOUND: Duration = Duration::from_secs(1);
 /// 8 MiB, and the queue of 2,048 records 32 MiB.
 const MAX_BATCH_BYTES: usize = 1 << 20;
 /// The queue holds at most this much (besides `max_queue` records), so that long lines and a slow collector cannot
-/// hold tens of MiB: with both, the wrapper reached 62 MiB before this bound.
+/// hold tens of MiB: with both (and span events off), the wrapper reached 62 MiB before this bound.
 const MAX_QUEUE_BYTES: usize = 4 * MAX_BATCH_BYTES;
 /// The largest batch buffer kept for reuse.
 const SPARE_BYTES: usize = 2 * MAX_BATCH_BYTES;

@@ -1,8 +1,8 @@
 //! OTLP without the SDK's log pipeline and without opentelemetry-otlp's span conversion: log records are captured
 //! by a tracing layer (`log_layer`) into a bounded queue that applies back-pressure while the collector answers
-//! (`log_queue`), and written as protobuf on the export thread; spans are encoded straight from the SDK's `SpanData` (`spans`); both
-//! are framed as export requests and sent over OTLP/HTTP or OTLP/gRPC (`proto`, `send`). Metrics still go through
-//! opentelemetry-otlp.
+//! (`log_queue`), and written as protobuf on the export thread; spans are encoded straight from the SDK's
+//! `SpanData` (`spans`); both are framed as export requests and sent over OTLP/HTTP or OTLP/gRPC (`proto`, `send`).
+//! Metrics still go through opentelemetry-otlp.
 //!
 //! Why: a Sling flood went tracing event → SDK record (strings copied) → a copy into the queue → protobuf structs at
 //! export (copied again, grouped by scope through a hash map per record) → bytes. That was about 3 µs of CPU per
