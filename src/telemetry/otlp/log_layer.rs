@@ -376,15 +376,10 @@ impl Transcoder {
     /// engine wrote it in this process) is left out whole.
     fn record(&mut self, captured: &[u8], out: &mut Vec<u8>) {
         let mut r = Reader(captured);
-        let Some((meta, number, nanos, context)) = (|| {
-            let number = u32::from_le_bytes(r.array()?);
-            let nanos = u64::from_le_bytes(r.array()?);
-            let context = match r.u8()? {
-                layout::HAS_CONTEXT => Some((r.u8()?, r.array::<16>()?, r.array::<8>()?)),
-                _ => None,
-            };
-            Some((self.callsite(number)?, number, nanos, context))
-        })() else {
+        let Some(head) = r.head() else {
+            return;
+        };
+        let Some(meta) = self.callsite(head.callsite) else {
             return;
         };
         let start = out.len();
@@ -392,30 +387,17 @@ impl Transcoder {
             let (severity, text) = severity(meta.level());
             // As the SDK did: the time of observation only; the collector and GreptimeDB use it when
             // `time_unix_nano` is 0.
-            proto::fixed64(out, field::OBSERVED_TIME, nanos);
+            proto::fixed64(out, field::OBSERVED_TIME, head.nanos);
             proto::uint(out, field::SEVERITY_NUMBER, severity);
             proto::bytes(out, field::SEVERITY_TEXT, text.as_bytes());
-            if let Some((flags, trace_id, span_id)) = context {
+            if let Some((flags, trace_id, span_id)) = head.context {
                 proto::fixed32(out, field::FLAGS, u32::from(flags));
                 proto::bytes(out, field::TRACE_ID, &trace_id);
                 proto::bytes(out, field::SPAN_ID, &span_id);
             }
-            self.roles.for_callsite(number, meta);
+            self.roles.for_callsite(head.callsite, meta);
             while !r.0.is_empty() {
-                let (Some(index), Some(kind)) = (r.u8(), r.u8()) else {
-                    return false;
-                };
-                let value = match kind {
-                    layout::STR => r.sized().map(Scalar::Text),
-                    layout::BYTES => r.sized().map(Scalar::Bytes),
-                    layout::BOOL => r.u8().map(|b| Scalar::Bool(b != 0)),
-                    layout::INT => r.array().map(|b| Scalar::Int(i64::from_le_bytes(b))),
-                    layout::DOUBLE => r
-                        .array()
-                        .map(|b| Scalar::Double(f64::from_bits(u64::from_le_bytes(b)))),
-                    _ => None,
-                };
-                let Some(value) = value else {
+                let Some((index, value)) = r.field() else {
                     return false;
                 };
                 self.roles.put(out, index, &value);
@@ -426,6 +408,14 @@ impl Transcoder {
             out.truncate(start);
         }
     }
+}
+
+/// What a captured record holds before its fields.
+struct Head {
+    callsite: u32,
+    nanos: u64,
+    /// Trace flags, trace id, span id.
+    context: Option<(u8, [u8; 16], [u8; 8])>,
 }
 
 /// Reads a captured record or a run of them.
@@ -450,6 +440,34 @@ impl<'a> Reader<'a> {
     fn sized(&mut self) -> Option<&'a [u8]> {
         let len = u32::from_le_bytes(self.array()?);
         self.take(usize::try_from(len).ok()?)
+    }
+
+    fn head(&mut self) -> Option<Head> {
+        let callsite = u32::from_le_bytes(self.array()?);
+        let nanos = u64::from_le_bytes(self.array()?);
+        let context = match self.u8()? {
+            layout::HAS_CONTEXT => Some((self.u8()?, self.array()?, self.array()?)),
+            _ => None,
+        };
+        Some(Head {
+            callsite,
+            nanos,
+            context,
+        })
+    }
+
+    /// One field: its index (or `layout::EXCEPTION`) and value.
+    fn field(&mut self) -> Option<(u8, Scalar<'a>)> {
+        let index = self.u8()?;
+        let value = match self.u8()? {
+            layout::STR => Scalar::Text(self.sized()?),
+            layout::BYTES => Scalar::Bytes(self.sized()?),
+            layout::BOOL => Scalar::Bool(self.u8()? != 0),
+            layout::INT => Scalar::Int(i64::from_le_bytes(self.array()?)),
+            layout::DOUBLE => Scalar::Double(f64::from_bits(u64::from_le_bytes(self.array()?))),
+            _ => return None,
+        };
+        Some((index, value))
     }
 
     fn varint(&mut self) -> Option<usize> {
