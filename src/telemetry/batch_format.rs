@@ -22,6 +22,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::Layer;
 
 use super::stdout::StdoutWriter;
+use crate::sync::spans::{self, SlingLine};
 
 /// Fields that every Sling line carries and that would only add noise on a terminal.
 const HIDDEN: &[&str] = &[
@@ -69,6 +70,42 @@ impl<S: Subscriber> Layer<S> for BatchLayer {
     }
 }
 
+/// Sling lines, handed over by the engine (`spans::LineOutput`): the same lines `BatchLayer` writes for a
+/// `sling line` event, without the event. Like the layer's filter, it leaves out DEBUG and TRACE lines.
+pub struct BatchLines {
+    out: StdoutWriter,
+    format: Format,
+}
+
+impl BatchLines {
+    pub fn new(out: StdoutWriter, format: Format) -> Self {
+        Self { out, format }
+    }
+}
+
+impl spans::LineOutput for BatchLines {
+    fn line(&self, line: &SlingLine<'_>) {
+        if line.level > Level::INFO {
+            return;
+        }
+        let now = line.observed;
+        match self.format {
+            Format::Json => self.out.add(|buf| write_json_line(buf, line, now)),
+            Format::Text { ansi } => {
+                // Only the pipeline and the message: the other fields are `HIDDEN`.
+                let f = TextFields {
+                    message: line.message.to_owned(),
+                    pipeline: Some(line.pipeline.to_owned()),
+                    rest: Vec::new(),
+                };
+                let time = local_hms(now.as_secs());
+                self.out
+                    .add(|buf| write_text(buf, line.level, &time, &f, ansi));
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // JSON
 
@@ -84,33 +121,63 @@ fn write_json(buf: &mut Vec<u8>, event: &Event<'_>, since_epoch: std::time::Dura
     buf.extend_from_slice(b"}\n");
 }
 
+/// `write_json` of the `sling line` event that `line` stands for: the same bytes.
+fn write_json_line(buf: &mut Vec<u8>, line: &SlingLine<'_>, since_epoch: std::time::Duration) {
+    let [message, pipeline, sync_job_id, attempt, sling_time] = spans::LINE_FIELDS;
+    buf.extend_from_slice(b"{\"timestamp\":\"");
+    utc_rfc3339_micros(buf, since_epoch);
+    buf.extend_from_slice(b"\",\"level\":\"");
+    buf.extend_from_slice(line.level.as_str().as_bytes());
+    buf.push(b'"');
+    let mut f = JsonFields { buf };
+    f.str(message, line.message);
+    f.str(pipeline, line.pipeline);
+    f.str(sync_job_id, line.sync_job_id);
+    f.int(attempt, line.attempt);
+    f.str(sling_time, line.sling_time);
+    buf.extend_from_slice(b",\"target\":");
+    escape_json(buf, spans::SLING);
+    buf.extend_from_slice(b"}\n");
+}
+
 struct JsonFields<'a> {
     buf: &'a mut Vec<u8>,
 }
 
 impl JsonFields<'_> {
     fn key(&mut self, field: &Field) {
-        // Field names are Rust identifiers (tracing's macros make them so): nothing to escape.
+        self.name(field.name());
+    }
+
+    /// Field names are Rust identifiers (tracing's macros make them so, and `spans::LINE_FIELDS` are): nothing to
+    /// escape.
+    fn name(&mut self, name: &str) {
         self.buf.extend_from_slice(b",\"");
-        self.buf.extend_from_slice(field.name().as_bytes());
+        self.buf.extend_from_slice(name.as_bytes());
         self.buf.extend_from_slice(b"\":");
+    }
+
+    fn str(&mut self, name: &str, value: &str) {
+        self.name(name);
+        escape_json(self.buf, value);
+    }
+
+    fn int(&mut self, name: &str, value: impl itoa::Integer) {
+        self.name(name);
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
     }
 }
 
 impl Visit for JsonFields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.key(field);
-        escape_json(self.buf, value);
+        self.str(field.name(), value);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
-        self.buf
-            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        self.int(field.name(), value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
-        self.buf
-            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        self.int(field.name(), value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.key(field);
@@ -498,5 +565,94 @@ mod tests {
             " ERROR [orders] pipeline finished status=failed duration_seconds=1m05s"
         );
         assert_eq!(lines[0].as_bytes()[2], b':');
+    }
+
+    /// The output with each line's time taken out: the JSON `timestamp` value, or the text line's `HH:MM:SS`.
+    fn without_times(out: &str) -> Vec<String> {
+        out.lines()
+            .map(|l| match l.strip_prefix("{\"timestamp\":\"") {
+                Some(rest) => rest
+                    .split_once('"')
+                    .map_or(l.to_owned(), |(_, r)| r.to_owned()),
+                None => {
+                    // `HH:MM:SS` ends two characters after its second colon.
+                    let at = l.find(':').map_or(0, |i| i.saturating_sub(2));
+                    format!("{}{}", &l[..at], &l[(at + 8).min(l.len())..])
+                }
+            })
+            .collect()
+    }
+
+    /// What the engine hands over (`BatchLines`) is printed as `BatchLayer`, under the filter `Telemetry::init`
+    /// gives it, prints the `sling line` event that `spans::sling_line` emits when there are no line outputs: the
+    /// same bytes but for the time, DEBUG left out, in JSON and text, with and without colour.
+    #[test]
+    fn sling_lines_handed_over_print_as_the_layer_prints_their_event() {
+        use crate::sync::redact::Redactor;
+        use crate::sync::sling_log::{Level as SlingLevel, LogLine, Pipe};
+        use crate::sync::spans::{self, LineOutputs};
+        use tracing_subscriber::Layer as _;
+
+        let redactor = Redactor::from_vars([]);
+        let lines: Vec<_> = [
+            (
+                SlingLevel::Info,
+                Some("2026-11-27T00:00:00Z"),
+                "quote \" backslash \\ é ✓",
+            ),
+            (
+                SlingLevel::Warn,
+                None,
+                "tab\t bell \u{7} escape \x1b[31m red \u{85} next",
+            ),
+            (SlingLevel::Debug, Some("t"), "not printed"),
+            (SlingLevel::Error, Some(""), ""),
+            (SlingLevel::Trace, Some("t"), "not printed either"),
+        ]
+        .into_iter()
+        .map(|(level, time, message)| {
+            redactor.redact_line(LogLine {
+                pipe: Pipe::Stdout,
+                level,
+                time: time.map(str::to_owned),
+                message: message.to_owned(),
+            })
+        })
+        .collect();
+        let emit = |outputs: Option<&LineOutputs>| {
+            for line in &lines {
+                spans::sling_line(outputs, "orders \"q\"", "j-1", 2, line, false);
+            }
+        };
+        for format in [
+            Format::Json,
+            Format::Text { ansi: false },
+            Format::Text { ansi: true },
+        ] {
+            let got = Arc::new(Mutex::new(Vec::new()));
+            let (w, guard) = super::super::stdout::spawn(Capture(got.clone())).unwrap();
+            let layer = BatchLayer::new(w, format)
+                .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+            tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+                emit(None)
+            });
+            drop(guard);
+            let via_event = String::from_utf8(got.lock().unwrap().clone()).unwrap();
+
+            let got = Arc::new(Mutex::new(Vec::new()));
+            let (w, guard) = super::super::stdout::spawn(Capture(got.clone())).unwrap();
+            emit(Some(&LineOutputs::new(vec![Box::new(BatchLines::new(
+                w, format,
+            ))])));
+            drop(guard);
+            let handed_over = String::from_utf8(got.lock().unwrap().clone()).unwrap();
+
+            assert_eq!(via_event.lines().count(), 3, "{format:?}: {via_event}");
+            assert_eq!(
+                without_times(&handed_over),
+                without_times(&via_event),
+                "{format:?}"
+            );
+        }
     }
 }

@@ -3,7 +3,10 @@
 //!
 //! The engine only uses `tracing`. Here its spans become OTel spans (tracing-opentelemetry), its events become span
 //! events and OTel log records (our own encoder, `otlp`), and events on target `spans::METRICS` become metrics.
-//! What is exported is decided by the explicit targets of `sync::spans`, never by module paths.
+//! What is exported is decided by the explicit targets of `sync::spans`, never by module paths. The one exception
+//! is Sling's lines, a flood of data rather than diagnostics: the engine hands each to the line outputs (batch
+//! output, log records) it finds in the subscriber (`spans::LineOutputs`), and only their span-event twins are
+//! tracing events.
 
 pub(crate) mod batch_format;
 pub mod config;
@@ -85,6 +88,20 @@ fn is_metric(meta: &Metadata<'_>) -> bool {
     meta.target() == spans::METRICS
 }
 
+/// The line outputs ride in the subscriber as a layer, for `spans::LineOutputs::current` to find (tracing's
+/// downcast); see `line_outputs_layer`.
+impl<S: tracing::Subscriber> Layer<S> for spans::LineOutputs {}
+
+/// `outputs` as a layer behind a filter that takes nothing: wherever it sits among a subscriber's layers, it then
+/// enables nothing, disables nothing and receives nothing. (Unfiltered, the interest it reports in call sites would
+/// either enable every call site of every crate, or, as the outer layer, disable them all.)
+pub(crate) fn line_outputs_layer<S>(outputs: spans::LineOutputs) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    outputs.with_filter(filter_fn(|_| false))
+}
+
 fn resource(cfg: &OtelConfig, mission_cluster_id: &str) -> Resource {
     // The builder also reads OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME.
     Resource::builder()
@@ -138,6 +155,8 @@ impl Telemetry {
     pub fn init(cfg: OtelConfig, mission_cluster_id: &str, output: Output) -> anyhow::Result<Self> {
         let health = Arc::new(ExportHealth::default());
         let mut layers: Vec<BoxedLayer> = Vec::new();
+        // Where Sling lines go, as calls from the engine (see `spans::LineOutputs`).
+        let mut line_outputs: Vec<Box<dyn spans::LineOutput>> = Vec::new();
         let (mut tracer, mut logs, mut meter) = (None, None, None);
         let mut stdout_guard = None;
         if !cfg.disabled {
@@ -195,6 +214,10 @@ impl Telemetry {
                     .with_filter(filter_fn(is_output))
                     .boxed(),
             );
+            line_outputs.extend(
+                otlp::LogLines::new(log_queue.clone(), &spans::EXPORTED)
+                    .map(|l| Box::new(l) as Box<dyn spans::LineOutput>),
+            );
             layers.push(
                 tracing_opentelemetry::MetricsLayer::new(mp.clone())
                     .with_filter(filter_fn(is_metric))
@@ -215,6 +238,10 @@ impl Telemetry {
                         ansi: std::io::IsTerminal::is_terminal(&std::io::stdout()),
                     }
                 };
+                line_outputs.push(Box::new(batch_format::BatchLines::new(
+                    writer.clone(),
+                    format,
+                )));
                 let layer = batch_format::BatchLayer::new(writer, format)
                     .with_filter(filter_fn(|m| {
                         is_output(m) && *m.level() <= tracing::Level::INFO
@@ -231,6 +258,8 @@ impl Telemetry {
             }
             Output::None => {}
         }
+        // Found by the engine through the dispatcher; as a layer it takes no part in dispatching.
+        layers.push(line_outputs_layer(spans::LineOutputs::new(line_outputs)).boxed());
         let subscriber = tracing_subscriber::registry().with(layers);
         tracing::subscriber::set_global_default(subscriber)
             .context("installing the tracing subscriber")?;
@@ -279,5 +308,64 @@ impl Telemetry {
         tokio::time::timeout(bound.saturating_sub(Duration::from_millis(100)), all)
             .await
             .unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+
+    /// Counts the events it receives.
+    #[derive(Clone, Default)]
+    struct Count(Arc<AtomicUsize>);
+
+    impl<S: tracing::Subscriber> Layer<S> for Count {
+        fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The line outputs' layer is found wherever it sits, and changes nothing for the other layers: placed outermost
+    /// (where an unfiltered layer that wants no call site would disable them all) or among boxed layers (where one
+    /// that wants every call site would enable them all).
+    #[test]
+    fn the_line_outputs_layer_is_found_anywhere_and_changes_no_other_layers_events() {
+        let emit = || {
+            tracing::info!(target: "sync", "seen");
+            tracing::debug!(target: "sync", "filtered out by the other layer");
+            let debug_enabled = tracing::enabled!(target: "sync", tracing::Level::DEBUG);
+            (spans::LineOutputs::current().is_some(), debug_enabled)
+        };
+        let info = || tracing_subscriber::filter::LevelFilter::INFO;
+
+        let count = Count::default();
+        let outermost = tracing_subscriber::registry()
+            .with(count.clone().with_filter(info()))
+            .with(line_outputs_layer(spans::LineOutputs::default()));
+        assert_eq!(
+            tracing::subscriber::with_default(outermost, emit),
+            (true, false)
+        );
+        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+
+        let count = Count::default();
+        let layers: Vec<BoxedLayer> = vec![
+            line_outputs_layer(spans::LineOutputs::default()).boxed(),
+            count.clone().with_filter(info()).boxed(),
+        ];
+        let boxed = tracing_subscriber::registry().with(layers);
+        assert_eq!(
+            tracing::subscriber::with_default(boxed, emit),
+            (true, false)
+        );
+        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+
+        let without = tracing_subscriber::registry().with(Count::default());
+        assert!(!tracing::subscriber::with_default(without, emit).0);
     }
 }

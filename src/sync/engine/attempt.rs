@@ -84,6 +84,8 @@ impl Engine {
         let (sink, max_attempts) = (ctx.sink, ctx.max_attempts);
         let name = ctx.pipeline.name.as_str();
         let job_id = ctx.job.sync_job_id.as_str();
+        // Looked up once: the dispatcher does not change during an attempt.
+        let line_outputs = spans::LineOutputs::current();
         let run = sling::run_attempt(cmd, &self.redactor, ctx.cancel, |ev| match ev {
             AttemptEvent::Spawned { pid } => {
                 spans::sling_started(name, attempt, max_attempts, pid);
@@ -104,7 +106,14 @@ impl Engine {
                 } else {
                     line_events_skipped += 1;
                 }
-                spans::sling_line(name, job_id, attempt, &line, span_event);
+                spans::sling_line(
+                    line_outputs.as_ref(),
+                    name,
+                    job_id,
+                    attempt,
+                    &line,
+                    span_event,
+                );
                 if sink.wants_logs()
                     && !sink.send_log(SyncEvent::Log {
                         pipeline: name.to_owned(),

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use opentelemetry_sdk::Resource;
 
-pub use log_layer::OtlpLogLayer;
+pub use log_layer::{LogLines, OtlpLogLayer};
 pub use log_queue::{LogQueue, STALL_BOUND};
 pub use spans::OtlpSpanExporter;
 

@@ -12,9 +12,11 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use prost::Message as _;
 use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::{Layer, Registry};
 
 use super::log_queue::{Export, Framing, LogQueue};
 use super::*;
+use crate::sync::spans;
 use crate::telemetry::config::LogQueueConfig;
 
 #[derive(Clone, Default)]
@@ -96,7 +98,14 @@ fn capture(max_batch: usize, emit: impl FnOnce()) -> Vec<ExportLogsServiceReques
         )
         .expect("worker"),
     );
-    let subscriber = tracing_subscriber::registry().with(OtlpLogLayer::new(queue.clone(), &SCOPES));
+    // As `Telemetry::init` installs them: the layer, and the line outputs the engine finds in the subscriber.
+    let lines = LogLines::new(queue.clone(), &SCOPES).expect("Sling's target is a scope");
+    let layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![
+        OtlpLogLayer::new(queue.clone(), &SCOPES).boxed(),
+        crate::telemetry::line_outputs_layer(spans::LineOutputs::new(vec![Box::new(lines)]))
+            .boxed(),
+    ];
+    let subscriber = tracing_subscriber::registry().with(layers);
     tracing::subscriber::with_default(subscriber, emit);
     queue
         .shutdown_with_timeout(Duration::from_secs(5))
@@ -237,6 +246,72 @@ fn repeated_line_fields_arrive_with_each_records_own_value() {
     }
     for r in next {
         assert_eq!(attr(r, "pipeline"), Some(&Any::BoolValue(true)));
+    }
+}
+
+/// A Sling line the engine hands over (`LogLines`) arrives as the record the layer makes of the `sling line` event
+/// that `spans::sling_line` emits without line outputs: body, severity, attributes (names, order, types), trace
+/// context and scope the same; only the time of observation differs.
+#[test]
+fn sling_lines_handed_over_arrive_as_the_records_of_their_events() {
+    use crate::sync::redact::Redactor;
+    use crate::sync::sling_log::{Level as SlingLevel, LogLine, Pipe};
+
+    let provider = SdkTracerProvider::builder().build();
+    let span = provider.tracer("test").start("sling.attempt");
+    let trace_id = span.span_context().trace_id();
+    let redactor = Redactor::from_vars([]);
+    let long = "x".repeat(20_000);
+    let lines: Vec<_> = [
+        (
+            SlingLevel::Info,
+            Some("2026-11-27T00:00:00Z"),
+            "inserted 7 rows é ✓",
+        ),
+        (SlingLevel::Debug, None, "debug \u{0}"),
+        (SlingLevel::Warn, Some(""), ""),
+        (SlingLevel::Error, Some("t"), long.as_str()),
+        (SlingLevel::Trace, Some("t"), "trace"),
+    ]
+    .into_iter()
+    .map(|(level, time, message)| {
+        redactor.redact_line(LogLine {
+            pipe: Pipe::Stderr,
+            level,
+            time: time.map(str::to_owned),
+            message: message.to_owned(),
+        })
+    })
+    .collect();
+    let reqs = capture(64, || {
+        let _cx = opentelemetry::Context::current_with_span(span).attach();
+        let outputs =
+            spans::LineOutputs::current().expect("the line outputs, found in the subscriber");
+        for (attempt, line) in [1, 1, 2, 2, 3].into_iter().zip(&lines) {
+            spans::sling_line(None, "orders", "job-1", attempt, line, false);
+            spans::sling_line(Some(&outputs), "orders", "job-1", attempt, line, false);
+        }
+    });
+    let scopes: Vec<&str> = reqs
+        .iter()
+        .flat_map(|r| &r.resource_logs)
+        .flat_map(|r| &r.scope_logs)
+        .map(|s| s.scope.as_ref().map_or("", |s| s.name.as_str()))
+        .collect();
+    assert!(scopes.iter().all(|s| *s == "sling"), "{scopes:?}");
+    let records = log_records(&reqs);
+    assert_eq!(records.len(), 2 * lines.len());
+    for (i, pair) in records.chunks(2).enumerate() {
+        let (mut via_event, mut handed_over) = (pair[0].clone(), pair[1].clone());
+        assert_ne!(handed_over.observed_time_unix_nano, 0, "line {i}");
+        via_event.observed_time_unix_nano = 0;
+        handed_over.observed_time_unix_nano = 0;
+        assert_eq!(handed_over, via_event, "line {i}");
+        assert_eq!(
+            handed_over.trace_id,
+            trace_id.to_bytes().to_vec(),
+            "line {i}"
+        );
     }
 }
 
