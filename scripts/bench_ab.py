@@ -26,7 +26,7 @@ FIGURES = {
     "collector": [("ratio", "wall ratio on/off", "{:.3f}", 1), ("on", "wall on", "{:.3f} s", 1),
                   ("off", "wall off", "{:.3f} s", 1), ("own_on", "wrapper CPU on", "{:.0f} ms", 1000),
                   ("own_off", "wrapper CPU off", "{:.0f} ms", 1000), ("rss_kib", "peak RSS on", "{:.1f} MiB", 1 / 1024),
-                  ("logs", "log records received", "{:.0f}", 1)],
+                  ("logs", "log records received", "{:.0f}", 1), ("receiver_cpu", "receiver CPU per run", "{:.0f} ms", 1000)],
 }
 DEFAULT_FIGURES = [("raw", "stand-in (or Sling) wall", "{:.3f} s", 1), ("wrapper", "wrapper wall", "{:.3f} s", 1),
                    ("ratio", "wall ratio to the stand-in", "{:.3f}", 1), ("own", "wrapper CPU", "{:.0f} ms", 1000),

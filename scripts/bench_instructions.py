@@ -8,7 +8,7 @@ not in it), so it complements `scripts/bench.py`, it does not replace it.
 
 Counted: the wrapper process, all its threads (user space only); the stand-in Sling (the flood shim) is not traced.
 Per line = (count for N lines - count for N/10 lines) / (0.9 N): start-up cancels out. "on" exports over OTLP/HTTP
-to bench.py's in-harness receiver, which answers 200.
+to bench.py's receiver (examples/otlp_sink.rs, its own process), which answers 200.
 
 Usage: scripts/bench_instructions.py [--lines 100000] [WRAPPER ...]   (default: this tree's release build)
 Needs valgrind.
