@@ -420,6 +420,41 @@ pub struct Transcoder {
     /// The call sites known so far (a copy of `CALLSITES`, taken again when a record names a newer one).
     callsites: Vec<&'static Metadata<'static>>,
     roles: Roles,
+    prefix: Prefix,
+}
+
+/// The fields a record's call site and trace context decide — severity number and text, trace flags, trace and span
+/// id —, encoded once and copied while both stay the same (every Sling line of an attempt at one level).
+#[derive(Default)]
+struct Prefix {
+    key: Option<(u32, Option<TraceContext>)>,
+    encoded: Vec<u8>,
+}
+
+impl Prefix {
+    fn put(
+        &mut self,
+        out: &mut Vec<u8>,
+        callsite: u32,
+        level: Level,
+        context: Option<TraceContext>,
+    ) {
+        let key = Some((callsite, context));
+        if self.key != key {
+            let e = &mut self.encoded;
+            e.clear();
+            let (severity, text) = severity(&level);
+            proto::uint(e, field::SEVERITY_NUMBER, severity);
+            proto::bytes(e, field::SEVERITY_TEXT, text.as_bytes());
+            if let Some((flags, trace_id, span_id)) = context {
+                proto::fixed32(e, field::FLAGS, u32::from(flags));
+                proto::bytes(e, field::TRACE_ID, &trace_id);
+                proto::bytes(e, field::SPAN_ID, &span_id);
+            }
+            self.key = key;
+        }
+        out.extend_from_slice(&self.encoded);
+    }
 }
 
 impl Transcode for Transcoder {
@@ -483,17 +518,11 @@ impl Transcoder {
         };
         let start = out.len();
         let complete = proto::message_with(out, 2, |out| {
-            let (severity, text) = severity(&shape.level());
             // As the SDK did: the time of observation only; the collector and GreptimeDB use it when
             // `time_unix_nano` is 0.
             proto::fixed64(out, field::OBSERVED_TIME, head.nanos);
-            proto::uint(out, field::SEVERITY_NUMBER, severity);
-            proto::bytes(out, field::SEVERITY_TEXT, text.as_bytes());
-            if let Some((flags, trace_id, span_id)) = head.context {
-                proto::fixed32(out, field::FLAGS, u32::from(flags));
-                proto::bytes(out, field::TRACE_ID, &trace_id);
-                proto::bytes(out, field::SPAN_ID, &span_id);
-            }
+            self.prefix
+                .put(out, head.callsite, shape.level(), head.context);
             self.roles.for_callsite(head.callsite, shape);
             while !r.0.is_empty() {
                 let Some((index, value)) = r.field() else {
@@ -513,9 +542,11 @@ impl Transcoder {
 struct Head {
     callsite: u32,
     nanos: u64,
-    /// Trace flags, trace id, span id.
-    context: Option<(u8, [u8; 16], [u8; 8])>,
+    context: Option<TraceContext>,
 }
+
+/// Trace flags, trace id, span id.
+type TraceContext = (u8, [u8; 16], [u8; 8]);
 
 /// Reads a captured record or a run of them.
 struct Reader<'a>(&'a [u8]);

@@ -315,6 +315,46 @@ fn sling_lines_handed_over_arrive_as_the_records_of_their_events() {
     }
 }
 
+/// The fields a call site and trace context decide are encoded once and copied (`Prefix`): a record of the same
+/// call site under another span, or none, must still carry its own context.
+#[test]
+fn records_of_one_call_site_carry_each_its_own_trace_context() {
+    let provider = SdkTracerProvider::builder().build();
+    let tracer = provider.tracer("test");
+    let (a, b) = (tracer.start("a"), tracer.start("b"));
+    let ids = |s: &opentelemetry::trace::SpanContext| {
+        (
+            s.trace_id().to_bytes().to_vec(),
+            s.span_id().to_bytes().to_vec(),
+        )
+    };
+    let (a_ids, b_ids) = (ids(a.span_context()), ids(b.span_context()));
+    let (a, b) = (
+        opentelemetry::Context::current_with_span(a),
+        opentelemetry::Context::current_with_span(b),
+    );
+    let order = [Some(&a), Some(&a), None, Some(&b), Some(&a), None];
+    let reqs = capture(64, || {
+        for cx in order {
+            let _guard = cx.map(|cx| cx.clone().attach());
+            tracing::info!(target: "sling", "line");
+        }
+    });
+    let got: Vec<(Vec<u8>, Vec<u8>)> = log_records(&reqs)
+        .iter()
+        .map(|r| (r.trace_id.clone(), r.span_id.clone()))
+        .collect();
+    let want: Vec<(Vec<u8>, Vec<u8>)> = order
+        .iter()
+        .map(|cx| match cx {
+            Some(cx) if std::ptr::eq(*cx, &a) => a_ids.clone(),
+            Some(_) => b_ids.clone(),
+            None => (Vec::new(), Vec::new()),
+        })
+        .collect();
+    assert_eq!(got, want);
+}
+
 #[test]
 fn batches_hold_at_most_max_batch_records_and_keep_their_order() {
     let reqs = capture(4, || {
