@@ -588,12 +588,11 @@ mod tests {
     /// same bytes but for the time, DEBUG left out, in JSON and text, with and without colour.
     #[test]
     fn sling_lines_handed_over_print_as_the_layer_prints_their_event() {
-        use crate::sync::redact::Redactor;
-        use crate::sync::sling_log::{Level as SlingLevel, LogLine, Pipe};
+        use crate::sync::redact::RedactedLine;
+        use crate::sync::sling_log::Level as SlingLevel;
         use crate::sync::spans::{self, LineOutputs};
         use tracing_subscriber::Layer as _;
 
-        let redactor = Redactor::from_vars([]);
         let lines: Vec<_> = [
             (
                 SlingLevel::Info,
@@ -610,14 +609,7 @@ mod tests {
             (SlingLevel::Trace, Some("t"), "not printed either"),
         ]
         .into_iter()
-        .map(|(level, time, message)| {
-            redactor.redact_line(LogLine {
-                pipe: Pipe::Stdout,
-                level,
-                time: time.map(str::to_owned),
-                message: message.to_owned(),
-            })
-        })
+        .map(|(level, time, message)| RedactedLine::of(level, time, message))
         .collect();
         let emit = |outputs: Option<&LineOutputs>| {
             for line in &lines {

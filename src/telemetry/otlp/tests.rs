@@ -254,13 +254,12 @@ fn repeated_line_fields_arrive_with_each_records_own_value() {
 /// context and scope the same; only the time of observation differs.
 #[test]
 fn sling_lines_handed_over_arrive_as_the_records_of_their_events() {
-    use crate::sync::redact::Redactor;
-    use crate::sync::sling_log::{Level as SlingLevel, LogLine, Pipe};
+    use crate::sync::redact::RedactedLine;
+    use crate::sync::sling_log::Level as SlingLevel;
 
     let provider = SdkTracerProvider::builder().build();
     let span = provider.tracer("test").start("sling.attempt");
     let trace_id = span.span_context().trace_id();
-    let redactor = Redactor::from_vars([]);
     let long = "x".repeat(20_000);
     let lines: Vec<_> = [
         (
@@ -274,14 +273,7 @@ fn sling_lines_handed_over_arrive_as_the_records_of_their_events() {
         (SlingLevel::Trace, Some("t"), "trace"),
     ]
     .into_iter()
-    .map(|(level, time, message)| {
-        redactor.redact_line(LogLine {
-            pipe: Pipe::Stderr,
-            level,
-            time: time.map(str::to_owned),
-            message: message.to_owned(),
-        })
-    })
+    .map(|(level, time, message)| RedactedLine::of(level, time, message))
     .collect();
     let reqs = capture(64, || {
         let _cx = opentelemetry::Context::current_with_span(span).attach();
