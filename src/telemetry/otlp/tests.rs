@@ -251,37 +251,41 @@ fn repeated_line_fields_arrive_with_each_records_own_value() {
 
 /// A Sling line the engine hands over (`LogLines`) arrives as the record the layer makes of the `sling line` event
 /// that `spans::sling_line` emits without line outputs: body, severity, attributes (names, order, types), trace
-/// context and scope the same; only the time of observation differs.
+/// context and scope the same; only the time of observation differs. The lines change level, attempt, pipeline,
+/// job and span (or none) from one to the next, as each part `LogLines` keeps encoded does.
 #[test]
 fn sling_lines_handed_over_arrive_as_the_records_of_their_events() {
     use crate::sync::redact::RedactedLine;
     use crate::sync::sling_log::Level as SlingLevel;
 
     let provider = SdkTracerProvider::builder().build();
-    let span = provider.tracer("test").start("sling.attempt");
-    let trace_id = span.span_context().trace_id();
+    let tracer = provider.tracer("test");
+    let (a, b) = (tracer.start("attempt 1"), tracer.start("attempt 2"));
+    let (a_id, b_id) = (a.span_context().span_id(), b.span_context().span_id());
+    let (a, b) = (
+        opentelemetry::Context::current_with_span(a),
+        opentelemetry::Context::current_with_span(b),
+    );
     let long = "x".repeat(20_000);
-    let lines: Vec<_> = [
-        (
-            SlingLevel::Info,
-            Some("2026-11-27T00:00:00Z"),
-            "inserted 7 rows é ✓",
-        ),
-        (SlingLevel::Debug, None, "debug \u{0}"),
-        (SlingLevel::Warn, Some(""), ""),
-        (SlingLevel::Error, Some("t"), long.as_str()),
-        (SlingLevel::Trace, Some("t"), "trace"),
-    ]
-    .into_iter()
-    .map(|(level, time, message)| RedactedLine::of(level, time, message))
-    .collect();
+    #[rustfmt::skip]
+    let lines = [
+        (Some(&a), "orders", "job-1", 1, SlingLevel::Info, Some("2026-11-27T00:00:00Z"), "inserted 7 rows é ✓"),
+        (Some(&a), "orders", "job-1", 1, SlingLevel::Info, Some("t"), "the same repeated parts"),
+        (Some(&a), "orders", "job-1", 1, SlingLevel::Debug, None, "debug \u{0}"),
+        (Some(&b), "orders", "job-1", 2, SlingLevel::Warn, Some(""), ""),
+        (Some(&b), "customers", "job-1", 2, SlingLevel::Warn, Some("t"), "another pipeline"),
+        (Some(&b), "customers", "job-22", 2, SlingLevel::Error, Some("t"), long.as_str()),
+        (None, "customers", "job-22", 2, SlingLevel::Error, Some("t"), "no span"),
+        (Some(&a), "customers", "job-22", 3, SlingLevel::Trace, Some("t"), "trace"),
+    ];
     let reqs = capture(64, || {
-        let _cx = opentelemetry::Context::current_with_span(span).attach();
         let outputs =
             spans::LineOutputs::current().expect("the line outputs, found in the subscriber");
-        for (attempt, line) in [1, 1, 2, 2, 3].into_iter().zip(&lines) {
-            spans::sling_line(None, "orders", "job-1", attempt, line, false);
-            spans::sling_line(Some(&outputs), "orders", "job-1", attempt, line, false);
+        for (cx, pipeline, job, attempt, level, time, message) in lines {
+            let _guard = cx.map(|cx| cx.clone().attach());
+            let line = RedactedLine::of(level, time, message);
+            spans::sling_line(None, pipeline, job, attempt, &line, false);
+            spans::sling_line(Some(&outputs), pipeline, job, attempt, &line, false);
         }
     });
     let scopes: Vec<&str> = reqs
@@ -293,17 +297,18 @@ fn sling_lines_handed_over_arrive_as_the_records_of_their_events() {
     assert!(scopes.iter().all(|s| *s == "sling"), "{scopes:?}");
     let records = log_records(&reqs);
     assert_eq!(records.len(), 2 * lines.len());
-    for (i, pair) in records.chunks(2).enumerate() {
+    for (i, (pair, line)) in records.chunks(2).zip(&lines).enumerate() {
         let (mut via_event, mut handed_over) = (pair[0].clone(), pair[1].clone());
         assert_ne!(handed_over.observed_time_unix_nano, 0, "line {i}");
         via_event.observed_time_unix_nano = 0;
         handed_over.observed_time_unix_nano = 0;
         assert_eq!(handed_over, via_event, "line {i}");
-        assert_eq!(
-            handed_over.trace_id,
-            trace_id.to_bytes().to_vec(),
-            "line {i}"
-        );
+        let span_id = match line.0 {
+            Some(cx) if std::ptr::eq(cx, &a) => a_id.to_bytes().to_vec(),
+            Some(_) => b_id.to_bytes().to_vec(),
+            None => Vec::new(),
+        };
+        assert_eq!(handed_over.span_id, span_id, "line {i}");
     }
 }
 
