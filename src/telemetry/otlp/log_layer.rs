@@ -73,7 +73,8 @@ fn callsite_number(meta: &'static Metadata<'static>) -> u32 {
             known.len() - 1
         }
     };
-    u32::try_from(i).unwrap_or(u32::MAX)
+    // Never `layout::ENCODED`: a number past the table finds no call site, and its record is left out.
+    u32::try_from(i).unwrap_or(layout::ENCODED - 1)
 }
 
 /// How a captured record is laid out (little-endian): the call site's number (u32), the observed time (u64 ns since
@@ -293,20 +294,6 @@ fn current_context() -> Option<TraceContext> {
     })
 }
 
-/// Field `index` of kind `STR` or `BYTES`.
-fn put_bytes(out: &mut Vec<u8>, index: u8, kind: u8, b: &[u8]) {
-    let mut head = [index, kind, 0, 0, 0, 0];
-    head[2..].copy_from_slice(&u32::try_from(b.len()).unwrap_or(u32::MAX).to_le_bytes());
-    out.extend_from_slice(&head);
-    out.extend_from_slice(b);
-}
-
-fn put_int(out: &mut Vec<u8>, index: u8, v: i64) {
-    let mut value = [index, layout::INT, 0, 0, 0, 0, 0, 0, 0, 0];
-    value[2..].copy_from_slice(&v.to_le_bytes());
-    out.extend_from_slice(&value);
-}
-
 /// The event's fields, captured.
 struct Capture<'a> {
     out: &'a mut Vec<u8>,
@@ -320,11 +307,16 @@ impl Capture<'_> {
     }
 
     fn put_bytes(&mut self, index: u8, kind: u8, b: &[u8]) {
-        put_bytes(self.out, index, kind, b);
+        let mut head = [index, kind, 0, 0, 0, 0];
+        head[2..].copy_from_slice(&u32::try_from(b.len()).unwrap_or(u32::MAX).to_le_bytes());
+        self.out.extend_from_slice(&head);
+        self.out.extend_from_slice(b);
     }
 
     fn put_int(&mut self, index: u8, v: i64) {
-        put_int(self.out, index, v);
+        let mut value = [index, layout::INT, 0, 0, 0, 0, 0, 0, 0, 0];
+        value[2..].copy_from_slice(&v.to_le_bytes());
+        self.out.extend_from_slice(&value);
     }
 
     /// A value given as text to format: formatted into the reused buffer, then captured.
