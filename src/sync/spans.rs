@@ -52,13 +52,6 @@ pub const LINE_SPAN_EVENT: &str = "sling line, span event";
 /// span's `dropped_events_count` and removes it before export: it is not an attribute.
 pub const SKIPPED_EVENTS_FIELD: &str = "sling_line_events_skipped";
 
-/// Whether an event field is one that every Sling line of an attempt repeats with the same value (`pipeline`,
-/// `sync_job_id`, `attempt`, written by `sling_line`): the log-record encoder keeps their encoded bytes and copies
-/// them while the value stays the same. It compares the value each time, so this is a hint for speed, not a promise.
-pub fn is_repeated_line_field(name: &str) -> bool {
-    matches!(name, "pipeline" | "sync_job_id" | "attempt")
-}
-
 /// `true` for a target telemetry exports as spans, span events and log records.
 pub fn is_exported(target: &str) -> bool {
     // A match on the constants, not `EXPORTED.contains`: this runs in every layer's filter for every event, and

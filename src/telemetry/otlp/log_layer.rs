@@ -395,7 +395,7 @@ fn severity(level: &Level) -> (u64, &'static str) {
 }
 
 /// How each field of the last call site is written, by field index: worked out once per call site, not by comparing
-/// field names for every field of every record (a flood is ~100k records of one call site).
+/// field names for every field of every record.
 #[derive(Default)]
 struct Roles {
     callsite: Option<u32>,
@@ -408,11 +408,6 @@ enum Role {
     Body,
     /// An attribute.
     Plain,
-    /// An attribute that every Sling line of an attempt repeats (`spans::is_repeated_line_field`: pipeline, job
-    /// id, attempt), with its last value and that value's encoded `attributes` field. The next line with the same
-    /// value gets these bytes copied instead of encoded again. With the roles, this took a 100k-line flood's
-    /// encoding from ~1,800 to ~1,300 instructions per record (callgrind).
-    Repeated(Option<(Kept, Vec<u8>)>),
 }
 
 impl Roles {
@@ -424,7 +419,6 @@ impl Roles {
         self.by_index.extend(meta.fields().iter().map(|f| {
             let role = match f.name() {
                 "message" => Role::Body,
-                name if spans::is_repeated_line_field(name) => Role::Repeated(None),
                 _ => Role::Plain,
             };
             (f.name(), role)
@@ -433,55 +427,17 @@ impl Roles {
     }
 
     /// Writes field `index` (of the call site) = `v`.
-    fn put(&mut self, out: &mut Vec<u8>, index: u8, v: &Scalar<'_>) {
+    fn put(&self, out: &mut Vec<u8>, index: u8, v: &Scalar<'_>) {
         if index == layout::EXCEPTION {
             proto::key_value(out, field::ATTRIBUTES, "exception.message", v);
             return;
         }
-        match self.by_index.get_mut(usize::from(index)) {
+        match self.by_index.get(usize::from(index)) {
             Some((_, Role::Body)) => proto::any_value(out, field::BODY, v),
-            Some((name, Role::Repeated(last))) => put_repeated(out, last, name, v),
             Some((name, Role::Plain)) => proto::key_value(out, field::ATTRIBUTES, name, v),
             None => {}
         }
     }
-}
-
-enum Kept {
-    Text(Vec<u8>),
-    Int(i64),
-}
-
-impl Kept {
-    fn of(v: &Scalar<'_>) -> Option<Self> {
-        match v {
-            Scalar::Text(b) => Some(Self::Text(b.to_vec())),
-            Scalar::Int(i) => Some(Self::Int(*i)),
-            _ => None,
-        }
-    }
-
-    fn is(&self, v: &Scalar<'_>) -> bool {
-        match (self, v) {
-            (Self::Text(a), Scalar::Text(b)) => a == b,
-            (Self::Int(a), Scalar::Int(b)) => a == b,
-            _ => false,
-        }
-    }
-}
-
-/// Writes attribute `name` = `v` of a repeated field: the kept bytes when the value is the one kept, else encoded
-/// (and kept).
-fn put_repeated(out: &mut Vec<u8>, last: &mut Option<(Kept, Vec<u8>)>, name: &str, v: &Scalar<'_>) {
-    if let Some((kept, encoded)) = last {
-        if kept.is(v) {
-            out.extend_from_slice(encoded);
-            return;
-        }
-    }
-    let start = out.len();
-    proto::key_value(out, field::ATTRIBUTES, name, v);
-    *last = Kept::of(v).map(|kept| (kept, out[start..].to_vec()));
 }
 
 /// Turns captured records into encoded `LogRecord`s, on the export thread.
@@ -490,33 +446,6 @@ pub struct Transcoder {
     /// The call sites known so far (a copy of `CALLSITES`, taken again when a record names a newer one).
     callsites: Vec<&'static Metadata<'static>>,
     roles: Roles,
-    prefix: Prefix,
-}
-
-/// The fields a record's call site and trace context decide — severity number and text, trace flags, trace and span
-/// id —, encoded once and copied while both stay the same (every Sling line of an attempt at one level).
-#[derive(Default)]
-struct Prefix {
-    key: Option<(u32, Option<TraceContext>)>,
-    encoded: Vec<u8>,
-}
-
-impl Prefix {
-    fn put(
-        &mut self,
-        out: &mut Vec<u8>,
-        callsite: u32,
-        level: Level,
-        context: Option<TraceContext>,
-    ) {
-        let key = Some((callsite, context));
-        if self.key != key {
-            self.encoded.clear();
-            encode_prefix(&mut self.encoded, level, context);
-            self.key = key;
-        }
-        out.extend_from_slice(&self.encoded);
-    }
 }
 
 /// Severity number and text; trace flags, trace id and span id when there is a context.
@@ -572,8 +501,7 @@ impl Transcoder {
             // As the SDK did: the time of observation only; the collector and GreptimeDB use it when
             // `time_unix_nano` is 0.
             proto::fixed64(out, field::OBSERVED_TIME, head.nanos);
-            self.prefix
-                .put(out, head.callsite, *meta.level(), head.context);
+            encode_prefix(out, *meta.level(), head.context);
             self.roles.for_callsite(head.callsite, meta);
             while !r.0.is_empty() {
                 let Some((index, value)) = r.field() else {

@@ -199,9 +199,8 @@ fn records_carry_body_typed_attributes_severity_trace_context_and_scope() {
     assert!(sync.trace_id.is_empty(), "no span was active");
 }
 
-/// The encoder copies the last bytes of `pipeline`, `sync_job_id` and `attempt` while their values stay the same:
-/// every change — a new value, another call site with the same values under other names, a type the copy does not
-/// keep — must still arrive as it was emitted.
+/// Events with the fields every Sling line carries (`pipeline`, `sync_job_id`, `attempt`) arrive as emitted through
+/// every change: a new value, another call site with the same values under other names, another type.
 #[test]
 fn repeated_line_fields_arrive_with_each_records_own_value() {
     let values = [
@@ -312,8 +311,7 @@ fn sling_lines_handed_over_arrive_as_the_records_of_their_events() {
     }
 }
 
-/// The fields a call site and trace context decide are encoded once and copied (`Prefix`): a record of the same
-/// call site under another span, or none, must still carry its own context.
+/// A record of the same call site under another span, or none, carries its own context.
 #[test]
 fn records_of_one_call_site_carry_each_its_own_trace_context() {
     let provider = SdkTracerProvider::builder().build();
