@@ -12,9 +12,9 @@
 //! instructions per line; the export thread does ~1,140 per line more, ~300 more than the engine saves in all.
 //!
 //! Sling's lines do not come as events: the engine hands them to `LogLines`, which writes the same record as
-//! protobuf itself, without tracing's dispatch, copying the parts every line of an attempt repeats (~830
-//! instructions per line on the engine thread, where the event through the layer and its filter cost ~1,440; the
-//! export thread only copies the record).
+//! protobuf itself, without tracing's dispatch, copying the parts every line of an attempt repeats (~550
+//! instructions per line on the engine thread, where the event through the layer and its filter cost ~1,440). The
+//! export thread copies those records into the request once, as they are (`Form::Encoded`).
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -27,7 +27,7 @@ use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::Layer;
 
-use super::log_queue::{LogQueue, Transcode};
+use super::log_queue::{Form, LogQueue, Transcode};
 use super::proto::{self, Scalar};
 use crate::sync::spans::{self, SlingLine};
 
@@ -73,8 +73,8 @@ fn callsite_number(meta: &'static Metadata<'static>) -> u32 {
             known.len() - 1
         }
     };
-    // Never `layout::ENCODED`: a number past the table finds no call site, and its record is left out.
-    u32::try_from(i).unwrap_or(layout::ENCODED - 1)
+    // A number past the table finds no call site, and its record is left out.
+    u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 /// How a captured record is laid out (little-endian): the call site's number (u32), the observed time (u64 ns since
@@ -82,9 +82,6 @@ fn callsite_number(meta: &'static Metadata<'static>) -> u32 {
 /// field its index in the call site's field set (u8, or `EXCEPTION`), its kind and its value: `STR` and `BYTES` a
 /// u32 length and the bytes, `BOOL` a u8, `INT` an i64, `DOUBLE` an f64's bits.
 mod layout {
-    /// In place of a call-site number: a record the engine wrote as protobuf (`LogLines`); the rest is the
-    /// `LogRecord`'s contents.
-    pub const ENCODED: u32 = u32::MAX;
     pub const NO_CONTEXT: u8 = 0;
     pub const HAS_CONTEXT: u8 = 1;
     /// Not a field of the call site: an error's message, under the attribute name the appender gave it.
@@ -130,20 +127,22 @@ impl<S: Subscriber> Layer<S> for OtlpLogLayer {
                 }
             };
             let nanos = now_nanos();
-            self.queue
-                .push_with(scope, |out| capture(event, number, nanos, out, text));
+            self.queue.push_with(scope, Form::Captured, |out| {
+                capture(event, number, nanos, out, text)
+            });
         });
     }
 }
 
 /// Sling lines, handed over by the engine (`spans::LineOutput`): the record the layer makes of a `sling line`
-/// event, written by the engine as protobuf (`layout::ENCODED`), which the export thread copies as it is.
+/// event, written by the engine as protobuf (`Form::Encoded`), which the export thread copies into the request
+/// as it is.
 ///
 /// Unlike an event, a line is cheap to encode where it arrives: its record is mostly what every line of the attempt
-/// repeats — severity, trace context, `pipeline`, `sync_job_id`, `attempt` —, kept encoded (`LineCache`) and
-/// copied, so only the time, the message and `sling_time` are encoded per line. In a 100k-line flood (callgrind)
-/// this costs the engine ~300 instructions per line more than capturing the values did, and saves the export
-/// thread ~850 (its transcoding): ~550 fewer in all, and on two busy vCPUs the same wall time (`PERFORMANCE.md`).
+/// repeats — severity, trace context, `pipeline`, `sync_job_id`, `attempt`, the start of `sling_time` —, kept
+/// encoded (`LineCache`) and copied, so only the time, the message's length and the texts are written per line, in
+/// five copies. In a 100k-line flood (callgrind) that is ~550 instructions per line on the engine thread, and the
+/// export thread no longer reads the record at all.
 pub struct LogLines {
     queue: Arc<LogQueue>,
     scope: usize,
@@ -158,21 +157,19 @@ impl LogLines {
 
     fn push(&self, line: &SlingLine<'_>, cache: &mut LineCache) {
         let nanos = u64::try_from(line.observed.as_nanos()).unwrap_or(u64::MAX);
-        let (prefix, repeated) = cache.refresh(line, current_context());
-        self.queue.push_with(self.scope, |out| {
-            out.extend_from_slice(&layout::ENCODED.to_le_bytes());
-            // The order the transcoder writes an event's record in (a test compares them).
-            proto::fixed64(out, field::OBSERVED_TIME, nanos);
-            out.extend_from_slice(prefix);
-            proto::any_value(out, field::BODY, &Scalar::Text(line.message.as_bytes()));
-            out.extend_from_slice(repeated);
-            let [.., sling_time] = spans::LINE_FIELDS;
-            proto::key_value(
-                out,
-                field::ATTRIBUTES,
-                sling_time,
-                &Scalar::Text(line.sling_time.as_bytes()),
-            );
+        let (prefix, tail) = cache.refresh(line, current_context());
+        let (message, time) = (line.message.as_bytes(), line.sling_time.as_bytes());
+        // What differs from line to line — the time, the message's length — is put together on the stack
+        // (`proto::Head`), so the record goes into the batch in five copies.
+        let mut head = proto::Head::new();
+        head.fixed64(field::OBSERVED_TIME, nanos);
+        head.text_any(field::BODY, message.len());
+        let parts = [prefix, head.as_bytes(), message, tail, time];
+        self.queue.push_with(self.scope, Form::Encoded, |out| {
+            out.reserve(parts.iter().map(|p| p.len()).sum());
+            for part in parts {
+                out.extend_from_slice(part);
+            }
         });
     }
 }
@@ -191,30 +188,35 @@ thread_local! {
     static LINE_CACHE: RefCell<LineCache> = RefCell::new(LineCache::default());
 }
 
-/// A thread's last Sling line's repeated parts, encoded: the severity and trace context fields, and the `pipeline`,
-/// `sync_job_id` and `attempt` attributes. Compared with each line's own values, re-encoded when they differ.
+/// A thread's last Sling line's repeated parts, encoded: the severity and trace context fields (`prefix`), and the
+/// `pipeline`, `sync_job_id` and `attempt` attributes with the start of `sling_time` up to its text (`tail`: Sling's
+/// time stamps all have one length). Compared with each line's own values, re-encoded when they differ.
 #[derive(Default)]
 struct LineCache {
     prefix_key: Option<(Level, Option<TraceContext>)>,
     prefix: Vec<u8>,
-    repeated_key: Option<(String, String, u32)>,
-    repeated: Vec<u8>,
+    /// Pipeline, job id, attempt and the length of `sling_time`.
+    tail_key: Option<(String, String, u32, usize)>,
+    tail: Vec<u8>,
 }
 
 impl LineCache {
-    /// The encoded prefix and repeated attributes for `line` in `context`.
+    /// The encoded prefix and tail for `line` in `context`.
     fn refresh(&mut self, line: &SlingLine<'_>, context: Option<TraceContext>) -> (&[u8], &[u8]) {
         if self.prefix_key != Some((line.level, context)) {
             self.prefix.clear();
             encode_prefix(&mut self.prefix, line.level, context);
             self.prefix_key = Some((line.level, context));
         }
-        let same = self.repeated_key.as_ref().is_some_and(|(p, j, a)| {
-            *a == line.attempt && p == line.pipeline && j == line.sync_job_id
+        let same = self.tail_key.as_ref().is_some_and(|(p, j, a, t)| {
+            *a == line.attempt
+                && *t == line.sling_time.len()
+                && p == line.pipeline
+                && j == line.sync_job_id
         });
         if !same {
-            let [_, pipeline, sync_job_id, attempt, _] = spans::LINE_FIELDS;
-            let r = &mut self.repeated;
+            let [_, pipeline, sync_job_id, attempt, sling_time] = spans::LINE_FIELDS;
+            let r = &mut self.tail;
             r.clear();
             proto::key_value(
                 r,
@@ -234,13 +236,17 @@ impl LineCache {
                 attempt,
                 &Scalar::Int(i64::from(line.attempt)),
             );
-            self.repeated_key = Some((
+            let mut head = proto::Head::new();
+            head.text_key_value(field::ATTRIBUTES, sling_time, line.sling_time.len());
+            r.extend_from_slice(head.as_bytes());
+            self.tail_key = Some((
                 line.pipeline.to_owned(),
                 line.sync_job_id.to_owned(),
                 line.attempt,
+                line.sling_time.len(),
             ));
         }
-        (&self.prefix, &self.repeated)
+        (&self.prefix, &self.tail)
     }
 }
 
@@ -279,7 +285,7 @@ fn put_head(out: &mut Vec<u8>, callsite: u32, nanos: u64) {
 }
 
 /// The active span's trace flags, trace id and span id, if a span is active.
-fn current_context() -> Option<TraceContext> {
+pub(super) fn current_context() -> Option<TraceContext> {
     opentelemetry::Context::map_current(|cx| {
         if !cx.has_active_span() {
             return None;
@@ -485,10 +491,6 @@ impl Transcoder {
     /// One captured record (see `layout`) as a `log_records` field. A record it cannot read (there is none: the
     /// engine wrote it in this process) is left out whole.
     fn record(&mut self, captured: &[u8], out: &mut Vec<u8>) {
-        if let Some(encoded) = captured.strip_prefix(&layout::ENCODED.to_le_bytes()) {
-            proto::bytes(out, 2, encoded);
-            return;
-        }
         let mut r = Reader(captured);
         let Some(head) = r.head() else {
             return;
@@ -525,7 +527,7 @@ struct Head {
 }
 
 /// Trace flags, trace id, span id.
-type TraceContext = (u8, [u8; 16], [u8; 8]);
+pub(super) type TraceContext = (u8, [u8; 16], [u8; 8]);
 
 /// Reads a captured record or a run of them.
 struct Reader<'a>(&'a [u8]);

@@ -7,8 +7,9 @@
 //! fit are dropped at once and counted in `ExportHealth`: a dead or silent collector never holds a sync back by more
 //! than that bound.
 //!
-//! Records arrive as the engine captured them (see `log_layer`); a batch is a buffer of them, which the export thread
-//! turns into protobuf (`Transcode`) and sends as one request.
+//! Records arrive in one of two forms (`Form`): the engine's own events as captured (see `log_layer`), which the export
+//! thread turns into protobuf (`Transcode`), and Sling's lines already encoded, which go into the request as they are.
+//! A batch is a buffer of them in runs of one scope and form, sent as one request.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -54,22 +55,32 @@ pub struct Framing {
     pub scopes: &'static [&'static str],
 }
 
-/// Up to `max_batch` encoded records (`log_records` fields), in runs of one scope each.
+/// How a record was queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// As `log_layer` captured an event: the export thread transcodes it.
+    Captured,
+    /// Already a `log_records` field: copied into the request as it is.
+    Encoded,
+}
+
+/// Up to `max_batch` records (`log_records` fields, or captured records framed as such), in runs of one scope and
+/// form each.
 #[derive(Default)]
 struct Batch {
     records: Vec<u8>,
     count: usize,
-    /// (scope, end of the run in `records`).
-    runs: Vec<(usize, usize)>,
+    /// (scope, form, end of the run in `records`).
+    runs: Vec<(usize, Form, usize)>,
 }
 
 impl Batch {
     /// Appends the record that `encode` writes (in place, see `proto::message_with`).
-    fn push_with(&mut self, scope: usize, encode: impl FnOnce(&mut Vec<u8>)) {
+    fn push_with(&mut self, scope: usize, form: Form, encode: impl FnOnce(&mut Vec<u8>)) {
         proto::message_with(&mut self.records, 2, encode);
         match self.runs.last_mut() {
-            Some((s, end)) if *s == scope => *end = self.records.len(),
-            _ => self.runs.push((scope, self.records.len())),
+            Some((s, f, end)) if *s == scope && *f == form => *end = self.records.len(),
+            _ => self.runs.push((scope, form, self.records.len())),
         }
         self.count += 1;
     }
@@ -178,17 +189,17 @@ impl LogQueue {
         })
     }
 
-    /// Queues one encoded `LogRecord` of scope number `scope`; waits while the queue is full and the collector
-    /// answers, drops (and counts) otherwise.
+    /// Queues one `LogRecord` of scope number `scope`, to be transcoded; waits while the queue is full and the
+    /// collector answers, drops (and counts) otherwise.
     #[cfg(test)]
     pub fn push(&self, scope: usize, record: &[u8]) {
-        self.push_with(scope, |out| out.extend_from_slice(record));
+        self.push_with(scope, Form::Captured, |out| out.extend_from_slice(record));
     }
 
-    /// Queues the `LogRecord` of scope number `scope` that `encode` writes, straight into the batch (under the
-    /// queue's lock: the export thread takes it once per batch). Waits while the queue is full and the collector
+    /// Queues the `LogRecord` of scope number `scope` that `encode` writes in `form`, straight into the batch (under
+    /// the queue's lock: the export thread takes it once per batch). Waits while the queue is full and the collector
     /// answers; otherwise drops and counts the record, and `encode` is not called.
-    pub fn push_with(&self, scope: usize, encode: impl FnOnce(&mut Vec<u8>)) {
+    pub fn push_with(&self, scope: usize, form: Form, encode: impl FnOnce(&mut Vec<u8>)) {
         let sh = &*self.shared;
         let mut st = sh.lock();
         while st.full(&sh.cfg) {
@@ -212,7 +223,7 @@ impl LogQueue {
         let st = &mut *st;
         if let Some(batch) = st.batches.back_mut() {
             let before = batch.records.len();
-            batch.push_with(scope, encode);
+            batch.push_with(scope, form, encode);
             st.queued += 1;
             st.queued_bytes += batch.records.len() - before;
             #[cfg(test)]
@@ -296,7 +307,8 @@ fn export_loop<E: Export, T: Transcode>(
     sh: &Shared,
 ) {
     let mut last_export = Instant::now();
-    let mut runs: Vec<(&str, usize)> = Vec::new();
+    // Transcoded records, kept from batch to batch unless a batch of long lines grew it.
+    let mut transcoded = Vec::new();
     loop {
         let mut st = sh.lock();
         loop {
@@ -331,26 +343,39 @@ fn export_loop<E: Export, T: Transcode>(
         drop(st);
         sh.room.notify_all();
 
-        runs.clear();
-        // Per batch, not kept: a batch of long lines (Sling lines are kept up to 16 KiB, so up to ~8 MiB a batch)
-        // must not leave a buffer that size behind.
-        // Protobuf takes a little more room than the capture.
-        let mut encoded = Vec::with_capacity(batch.records.len() + batch.records.len() / 4);
+        // Captured runs are transcoded first; encoded runs (a Sling flood's every record) are then copied once, from
+        // the batch into the request.
+        transcoded.clear();
+        let mut ends = Vec::with_capacity(batch.runs.len());
         let mut start = 0;
-        for (scope, end) in &batch.runs {
-            transcoder.transcode(&batch.records[start..*end], &mut encoded);
-            let name = framing.scopes.get(*scope).copied().unwrap_or("");
-            runs.push((name, encoded.len()));
+        for (_, form, end) in &batch.runs {
+            if *form == Form::Captured {
+                transcoder.transcode(&batch.records[start..*end], &mut transcoded);
+            }
+            ends.push(transcoded.len());
             start = *end;
         }
+        let (mut start, mut from) = (0, 0);
+        let runs: Vec<(&str, &[u8])> = batch
+            .runs
+            .iter()
+            .zip(&ends)
+            .map(|((scope, form, end), upto)| {
+                let name = framing.scopes.get(*scope).copied().unwrap_or("");
+                let records = match form {
+                    Form::Captured => &transcoded[from..*upto],
+                    Form::Encoded => &batch.records[start..*end],
+                };
+                (start, from) = (*end, *upto);
+                (name, records)
+            })
+            .collect();
         let mut request = Vec::new();
-        proto::request(
-            &mut request,
-            &framing.resource,
-            &framing.schema_url,
-            &encoded,
-            &runs,
-        );
+        proto::request(&mut request, &framing.resource, &framing.schema_url, &runs);
+        drop(runs);
+        if transcoded.capacity() > SPARE_BYTES {
+            transcoded = Vec::new();
+        }
         let result = exporter.export(Bytes::from(request));
         sh.health.observe(
             "logs",

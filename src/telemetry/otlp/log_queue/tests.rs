@@ -170,3 +170,106 @@ fn long_records_are_bounded_by_bytes_in_batches_and_in_the_queue() {
         "the slow exporter should have filled the queue: peak {peak}"
     );
 }
+
+/// Records queued encoded and records to transcode, of two scopes and interleaved: one request holds them in the
+/// order they were pushed, one `ScopeLogs` per run of a scope, the encoded ones as they were and the captured ones
+/// as the transcoder wrote them.
+#[test]
+fn encoded_and_captured_records_keep_their_order_and_scopes() {
+    #[derive(Clone, Default)]
+    struct Keep(Arc<std::sync::Mutex<Vec<ExportLogsServiceRequest>>>);
+    impl Export for Keep {
+        fn export(&mut self, request: bytes::Bytes) -> Result<(), String> {
+            let req = ExportLogsServiceRequest::decode(request).map_err(|e| e.to_string())?;
+            self.0.lock().expect("lock").push(req);
+            Ok(())
+        }
+    }
+    /// Marks what it transcodes, so that a captured record cannot pass for an encoded one.
+    struct Marking;
+    impl Transcode for Marking {
+        fn transcode(&mut self, queued: &[u8], out: &mut Vec<u8>) {
+            let mut rest = queued;
+            while let [_, len, tail @ ..] = rest {
+                let (record, tail) = tail.split_at(usize::from(*len));
+                proto::message_with(out, 2, |out| {
+                    out.extend_from_slice(record);
+                    proto::uint(out, 2, 17);
+                });
+                rest = tail;
+            }
+        }
+    }
+    let keep = Keep::default();
+    let framing = Framing {
+        resource: Vec::new(),
+        schema_url: String::new(),
+        scopes: &["sling", "engine"],
+    };
+    let cfg = LogQueueConfig {
+        max_queue: 64,
+        max_batch: 64,
+        delay: Duration::from_secs(60),
+    };
+    let health = Arc::new(ExportHealth::default());
+    let queue = LogQueue::start(keep.clone(), Marking, framing, cfg, health).expect("worker");
+    // (scope, form, body)
+    let pushed = [
+        (0, Form::Encoded, "line 1"),
+        (0, Form::Captured, "event a"),
+        (0, Form::Encoded, "line 2"),
+        (1, Form::Captured, "event b"),
+        (1, Form::Captured, "event c"),
+        (0, Form::Encoded, "line 3"),
+    ];
+    for (scope, form, body) in pushed {
+        queue.push_with(scope, form, |out| {
+            proto::any_value(out, 5, &proto::Scalar::Str(body));
+        });
+    }
+    assert!(queue.shutdown_with_timeout(Duration::from_secs(10)).is_ok());
+    let requests = keep.0.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 1, "one batch, one request");
+    let scopes: Vec<(String, Vec<(String, i32)>)> = requests[0].resource_logs[0]
+        .scope_logs
+        .iter()
+        .map(|s| {
+            let name = s.scope.as_ref().map(|x| x.name.clone()).unwrap_or_default();
+            let records = s
+                .log_records
+                .iter()
+                .map(|r| {
+                    (
+                        format!("{:?}", r.body.as_ref().and_then(|b| b.value.clone())),
+                        r.severity_number,
+                    )
+                })
+                .collect();
+            (name, records)
+        })
+        .collect();
+    let text = |s: &str| {
+        format!(
+            "{:?}",
+            Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s.into()))
+        )
+    };
+    assert_eq!(
+        scopes,
+        [
+            (
+                "sling".to_owned(),
+                vec![
+                    (text("line 1"), 0),
+                    (text("event a"), 17),
+                    (text("line 2"), 0)
+                ]
+            ),
+            (
+                "engine".to_owned(),
+                vec![(text("event b"), 17), (text("event c"), 17)]
+            ),
+            ("sling".to_owned(), vec![(text("line 3"), 0)]),
+        ]
+    );
+}
