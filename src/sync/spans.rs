@@ -16,7 +16,7 @@ use super::verify::{StreamVerify, VerifyReport, VerifyStatus};
 
 /// Engine diagnostics and lifecycle events: stdout in batch, the log pane in the console, OTel log records.
 pub const SYNC: &str = "sync";
-/// Sling's lines: a span event on its attempt span (a tracing event) and an OTel log record (see `LineOutputs`).
+/// Sling's lines: a span event on its attempt span and an OTel log record (see `LineOutputs`).
 pub const SLING: &str = "sling";
 /// Metric events (see `metrics.rs`): turned into OTel instruments, kept out of logs and stdout.
 pub const METRICS: &str = "sync_metrics";
@@ -39,10 +39,11 @@ pub const MAX_SPAN_EVENT_TEXT_PER_ATTEMPT: usize = 2 << 20;
 /// The longest text of one line's span event; a longer line's is cut (at a character boundary, ending in `…`).
 /// The log record carries the whole line.
 pub const MAX_SPAN_EVENT_TEXT: usize = 1024;
-/// The tracing event name of a Sling line's span event. A line goes out twice: with all its fields to batch output
-/// and log records (`sling_line`), and — for the attempt's first `MAX_EVENTS_PER_SPAN` lines only, within
-/// `MAX_SPAN_EVENT_TEXT_PER_ATTEMPT` — as this tracing event, with just the message (cut to
-/// `MAX_SPAN_EVENT_TEXT`), for the span event. Pipeline, job id and attempt would be the same on every span event
+/// The tracing event name of a Sling line's span event, when no line output takes span events (a test's own
+/// subscriber; telemetry's OTLP output takes them as calls, `SlingLine::span_event`). A line goes out twice: with all
+/// its fields to batch output and log records (`sling_line`), and — for the attempt's first `MAX_EVENTS_PER_SPAN`
+/// lines only, within `MAX_SPAN_EVENT_TEXT_PER_ATTEMPT` — with just the message (cut to `MAX_SPAN_EVENT_TEXT`), for
+/// the span event. Pipeline, job id and attempt would be the same on every span event
 /// and are on the span; Sling's own time stamp is on the log record, the span event has its own; each attribute was a cost
 /// on up to 10,000 events, paid again when the span is exported at the end of the run. Building events beyond the
 /// bound only for the SDK to drop them was most of telemetry's cost in a flood: lines beyond it have no span event
@@ -286,6 +287,8 @@ pub struct SlingLine<'a> {
     /// When the wrapper read the line, since the Unix epoch: read once for every output (a clock read is ~35 ns,
     /// 3.5 ms in a 100k-line flood).
     pub observed: std::time::Duration,
+    /// Within the attempt's budget of span events (`MAX_EVENTS_PER_SPAN`, `MAX_SPAN_EVENT_TEXT_PER_ATTEMPT`).
+    pub span_event: bool,
 }
 
 /// The names of `SlingLine`'s fields as batch output and log records carry them, in order (the body first).
@@ -300,19 +303,31 @@ pub const LINE_FIELDS: [&str; 5] = [
 /// An output that takes every Sling line straight from the engine (batch output, OTel log records).
 pub trait LineOutput: Send + Sync {
     fn line(&self, line: &SlingLine<'_>);
+
+    /// Whether it makes span events of the lines marked `span_event`, so that no `LINE_SPAN_EVENT` is emitted.
+    fn takes_span_events(&self) -> bool {
+        false
+    }
 }
 
 /// The line outputs telemetry installed with the tracing subscriber, as a layer of it that the engine finds once per
 /// attempt (`current`). A Sling line then goes to each output as a call, not through tracing: dispatching a flood's
 /// lines to every layer and its filter cost more than writing them (~600 instructions per line, four layers), and
-/// the lines are data to deliver, not diagnostics to filter. Only a line's span-event twin (`LINE_SPAN_EVENT`) is
-/// still a tracing event.
+/// the lines are data to deliver, not diagnostics to filter. A line's span event, too, is a call when an output
+/// takes them (OTLP's); otherwise it is a tracing event (`LINE_SPAN_EVENT`).
 #[derive(Clone, Default)]
-pub struct LineOutputs(std::sync::Arc<[Box<dyn LineOutput>]>);
+pub struct LineOutputs {
+    outputs: std::sync::Arc<[Box<dyn LineOutput>]>,
+    span_events: bool,
+}
 
 impl LineOutputs {
     pub fn new(outputs: Vec<Box<dyn LineOutput>>) -> Self {
-        Self(outputs.into())
+        let span_events = outputs.iter().any(|o| o.takes_span_events());
+        Self {
+            outputs: outputs.into(),
+            span_events,
+        }
     }
 
     /// The outputs of the current tracing dispatcher, if it has them (ours does; a test's own subscriber does not,
@@ -324,7 +339,8 @@ impl LineOutputs {
 
 /// One Sling line inside the attempt span: to each of `outputs` (or, without them, as a `sling line` tracing event
 /// with the same fields), and, when `span_event` (the attempt's first `MAX_EVENTS_PER_SPAN` lines, within
-/// `MAX_SPAN_EVENT_TEXT_PER_ATTEMPT`), as a tracing event for a span event (see `LINE_SPAN_EVENT`).
+/// `MAX_SPAN_EVENT_TEXT_PER_ATTEMPT`), as a span event: by the output that takes them, or as a tracing event (see
+/// `LINE_SPAN_EVENT`).
 pub fn sling_line(
     outputs: Option<&LineOutputs>,
     pipeline: &str,
@@ -347,6 +363,7 @@ pub fn sling_line(
             }
         };
     }
+    let mut twin = span_event;
     match outputs {
         Some(outputs) => {
             let line = SlingLine {
@@ -359,10 +376,12 @@ pub fn sling_line(
                 observed: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .unwrap_or_default(),
+                span_event,
             };
-            for output in outputs.0.iter() {
+            for output in outputs.outputs.iter() {
                 output.line(&line);
             }
+            twin &= !outputs.span_events;
         }
         None => {
             macro_rules! line {
@@ -373,7 +392,7 @@ pub fn sling_line(
             at_level!(line);
         }
     }
-    if span_event {
+    if twin {
         let msg = span_event_text(msg);
         let msg = msg.as_ref();
         macro_rules! span_event {

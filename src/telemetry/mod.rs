@@ -5,8 +5,8 @@
 //! events and OTel log records (our own encoder, `otlp`), and events on target `spans::METRICS` become metrics.
 //! What is exported is decided by the explicit targets of `sync::spans`, never by module paths. The one exception
 //! is Sling's lines, a flood of data rather than diagnostics: the engine hands each to the line outputs (batch
-//! output, log records) it finds in the subscriber (`spans::LineOutputs`), and only their span-event twins are
-//! tracing events.
+//! output, log records, span events) it finds in the subscriber (`spans::LineOutputs`). Only without those outputs
+//! (a test's own subscriber) are they tracing events, and their span events tracing events too.
 
 pub(crate) mod batch_format;
 pub mod config;
@@ -163,8 +163,10 @@ impl Telemetry {
             let res = resource(&cfg, mission_cluster_id);
             // Our own encoder: opentelemetry-otlp's conversion of the attempt span's 10,000 events was most of the
             // wait at exit (see `otlp`).
-            let span_exporter =
-                otlp::span_exporter(&cfg).context("building the OTLP trace exporter")?;
+            // The Sling lines' span events go to the exporter as calls, like their log records (`span_events`).
+            let pending_events = Arc::new(otlp::PendingEvents::default());
+            let span_exporter = otlp::span_exporter(&cfg, pending_events.clone())
+                .context("building the OTLP trace exporter")?;
             let tp = SdkTracerProvider::builder()
                 .with_resource(res.clone())
                 .with_max_events_per_span(MAX_EVENTS_PER_SPAN)
@@ -218,6 +220,7 @@ impl Telemetry {
                 otlp::LogLines::new(log_queue.clone(), &spans::EXPORTED)
                     .map(|l| Box::new(l) as Box<dyn spans::LineOutput>),
             );
+            line_outputs.push(Box::new(otlp::SpanEventLines::new(pending_events)));
             layers.push(
                 tracing_opentelemetry::MetricsLayer::new(mp.clone())
                     .with_filter(filter_fn(is_metric))

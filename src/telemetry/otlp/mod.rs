@@ -16,6 +16,7 @@ mod log_layer;
 mod log_queue;
 mod proto;
 mod send;
+mod span_events;
 mod spans;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use opentelemetry_sdk::Resource;
 
 pub use log_layer::{LogLines, OtlpLogLayer};
 pub use log_queue::{LogQueue, STALL_BOUND};
+pub use span_events::{PendingEvents, SpanEventLines};
 pub use spans::OtlpSpanExporter;
 
 use super::config::{OtelConfig, Protocol};
@@ -59,15 +61,19 @@ pub fn start(
     })?))
 }
 
-/// The span exporter for `cfg`'s traces endpoint (the SDK gives it the resource).
-pub fn span_exporter(cfg: &OtelConfig) -> anyhow::Result<OtlpSpanExporter> {
+/// The span exporter for `cfg`'s traces endpoint (the SDK gives it the resource); it adds the span events `pending`
+/// holds (see `SpanEventLines`).
+pub fn span_exporter(
+    cfg: &OtelConfig,
+    pending: Arc<PendingEvents>,
+) -> anyhow::Result<OtlpSpanExporter> {
     let sender = sender(
         cfg,
         &cfg.traces_endpoint,
         &cfg.traces_headers,
         send::TRACES_METHOD,
     )?;
-    Ok(OtlpSpanExporter::new(sender))
+    Ok(OtlpSpanExporter::new(sender, pending))
 }
 
 /// How one signal is sent under `cfg`'s protocol: to `endpoint` with `headers`; `method` is its gRPC method.

@@ -1,9 +1,10 @@
 //! Spans as OTLP, encoded straight from the SDK's `SpanData`: the fields opentelemetry-otlp sent, without its
 //! protobuf structs in between. An attempt span carries up to 10,000 events and is exported when the run ends, so
 //! converting them (every key and string copied, then encoded, then freed) was most of the wait at exit; writing
-//! the bytes once takes a fraction of it. Sent by the same code as the log records (`send`).
+//! the bytes once takes a fraction of it. The Sling lines' span events are not in `SpanData` at all: they come
+//! encoded (`span_events`) and are merged in by time. Sent by the same code as the log records (`send`).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status};
@@ -15,6 +16,8 @@ use opentelemetry_sdk::Resource;
 use super::log_queue::Export;
 use super::proto;
 use super::send::Sender;
+use super::span_events::{Events, PendingEvents};
+use crate::sync::spans::MAX_EVENTS_PER_SPAN;
 
 /// OTLP's span flags: "the context knows whether the parent is remote", and "it is".
 const HAS_IS_REMOTE: u32 = 0x100;
@@ -23,6 +26,8 @@ const IS_REMOTE: u32 = 0x200;
 /// The SDK's batch span processor hands it spans; it encodes and sends them.
 pub struct OtlpSpanExporter {
     sender: Mutex<Sender>,
+    /// The Sling lines' span events, by span.
+    pending: Arc<PendingEvents>,
     /// Encoded `Resource` and its schema URL, set by the SDK when the provider is built.
     resource: Vec<u8>,
     schema_url: String,
@@ -35,9 +40,10 @@ impl std::fmt::Debug for OtlpSpanExporter {
 }
 
 impl OtlpSpanExporter {
-    pub fn new(sender: Sender) -> Self {
+    pub fn new(sender: Sender, pending: Arc<PendingEvents>) -> Self {
         Self {
             sender: Mutex::new(sender),
+            pending,
             resource: Vec::new(),
             schema_url: String::new(),
         }
@@ -54,7 +60,13 @@ impl OtlpSpanExporter {
 impl SpanExporter for OtlpSpanExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let mut request = Vec::new();
-        encode_request(&mut request, &self.resource, &self.schema_url, &batch);
+        encode_request(
+            &mut request,
+            &self.resource,
+            &self.schema_url,
+            &batch,
+            &self.pending,
+        );
         drop(batch);
         let mut sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
         sender
@@ -81,11 +93,13 @@ fn attributes(out: &mut Vec<u8>, field: u64, attrs: &[KeyValue]) {
 
 /// `ExportTraceServiceRequest { resource_spans = 1 }` with one `ResourceSpans { resource = 1, scope_spans = 2,
 /// schema_url = 3 }` holding a `ScopeSpans { scope = 1, spans = 2, schema_url = 3 }` per run of spans of one scope.
+/// Each span's events in `pending` are taken and written with its own.
 pub(super) fn encode_request(
     out: &mut Vec<u8>,
     resource: &[u8],
     schema_url: &str,
     spans: &[SpanData],
+    pending: &PendingEvents,
 ) {
     let mut resource_spans = Vec::new();
     proto::bytes(&mut resource_spans, 1, resource);
@@ -98,7 +112,9 @@ pub(super) fn encode_request(
         proto::bytes(&mut scope_spans, 1, &scratch);
         for s in run {
             span.clear();
-            encode_span(&mut span, s, &mut scratch);
+            let sc = &s.span_context;
+            let lines = pending.take(&(sc.trace_id().to_bytes(), sc.span_id().to_bytes()));
+            encode_span(&mut span, s, lines.as_ref(), &mut scratch);
             proto::bytes(&mut scope_spans, 2, &span);
         }
         if let Some(url) = scope.schema_url().filter(|u| !u.is_empty()) {
@@ -136,8 +152,10 @@ fn context(out: &mut Vec<u8>, sc: &SpanContext) {
 }
 
 /// `Span` (trace/v1): ids 1, 2, trace state 3, parent 4, name 5, kind 6, times 7 and 8, attributes 9 (dropped 10),
-/// events 11 (dropped 12), links 13 (dropped 14), status 15, flags 16.
-fn encode_span(out: &mut Vec<u8>, s: &SpanData, scratch: &mut Vec<u8>) {
+/// events 11 (dropped 12), links 13 (dropped 14), status 15, flags 16. `lines`: events already encoded, merged with
+/// the span's own by time (an event of either kind keeps its place among those of its kind; at one time, the
+/// span's own come first).
+fn encode_span(out: &mut Vec<u8>, s: &SpanData, lines: Option<&Events>, scratch: &mut Vec<u8>) {
     let sc = &s.span_context;
     context(out, sc);
     if s.parent_span_id != SpanId::INVALID {
@@ -158,19 +176,43 @@ fn encode_span(out: &mut Vec<u8>, s: &SpanData, scratch: &mut Vec<u8>) {
     if s.dropped_attributes_count > 0 {
         proto::uint(out, 10, u64::from(s.dropped_attributes_count));
     }
-    // Event { time_unix_nano = 1, name = 2, attributes = 3, dropped_attributes_count = 4 }
-    for e in s.events.iter() {
-        scratch.clear();
-        proto::fixed64(scratch, 1, nanos(e.timestamp));
-        proto::bytes(scratch, 2, e.name.as_bytes());
-        attributes(scratch, 3, &e.attributes);
-        if e.dropped_attributes_count > 0 {
-            proto::uint(scratch, 4, u64::from(e.dropped_attributes_count));
+    // Event { time_unix_nano = 1, name = 2, attributes = 3, dropped_attributes_count = 4 }. The span holds at most
+    // `MAX_EVENTS_PER_SPAN` of both kinds, the first in time, as when the SDK held them all; the rest are counted.
+    let mut lines = lines.into_iter().flat_map(Events::iter).peekable();
+    let mut own = s.events.iter().peekable();
+    let (mut room, mut dropped) = (MAX_EVENTS_PER_SPAN, s.events.dropped_count);
+    loop {
+        let own_at = own.peek().map(|e| nanos(e.timestamp));
+        let line = lines.next_if(|(t, _)| own_at.is_none_or(|at| *t < at));
+        let event = match (line, own_at) {
+            (Some((_, line)), _) => Err(line),
+            (None, Some(at)) => match own.next() {
+                Some(e) => Ok((e, at)),
+                None => break,
+            },
+            (None, None) => break,
+        };
+        if room == 0 {
+            dropped = dropped.saturating_add(1);
+            continue;
         }
-        proto::bytes(out, 11, scratch);
+        room -= 1;
+        match event {
+            Err(line) => out.extend_from_slice(line),
+            Ok((e, at)) => {
+                scratch.clear();
+                proto::fixed64(scratch, 1, at);
+                proto::bytes(scratch, 2, e.name.as_bytes());
+                attributes(scratch, 3, &e.attributes);
+                if e.dropped_attributes_count > 0 {
+                    proto::uint(scratch, 4, u64::from(e.dropped_attributes_count));
+                }
+                proto::bytes(out, 11, scratch);
+            }
+        }
     }
-    if s.events.dropped_count > 0 {
-        proto::uint(out, 12, u64::from(s.events.dropped_count));
+    if dropped > 0 {
+        proto::uint(out, 12, u64::from(dropped));
     }
     // Link { trace_id = 1, span_id = 2, trace_state = 3, attributes = 4, dropped_attributes_count = 5, flags = 6 }
     for l in s.links.iter() {

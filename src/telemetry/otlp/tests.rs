@@ -15,6 +15,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::{Layer, Registry};
 
 use super::log_queue::{Export, Framing, LogQueue};
+use super::span_events::{PendingEvents, SpanEventLines};
 use super::*;
 use crate::sync::spans;
 use crate::telemetry::config::LogQueueConfig;
@@ -463,14 +464,18 @@ fn spans_encode_to_what_the_sdk_exporter_sent() {
     let resource = Resource::builder_empty()
         .with_attributes([KeyValue::new("service.name", "sling-sync-wrapper")])
         .build();
-    let mut ours = OtlpSpanExporter::new(super::send::Sender::http(
-        "http://127.0.0.1:9/v1/traces",
-        Default::default(),
-        Duration::from_secs(1),
-    ));
+    let mut ours = OtlpSpanExporter::new(
+        super::send::Sender::http(
+            "http://127.0.0.1:9/v1/traces",
+            Default::default(),
+            Duration::from_secs(1),
+        ),
+        Arc::default(),
+    );
     ours.set_resource(&resource);
     let mut bytes = Vec::new();
-    super::spans::encode_request(&mut bytes, &ours.resource_for_tests(), "", &spans);
+    let none = PendingEvents::default();
+    super::spans::encode_request(&mut bytes, &ours.resource_for_tests(), "", &spans, &none);
     let decoded = ExportTraceServiceRequest::decode(bytes.as_slice()).expect("a valid request");
     let expected = ExportTraceServiceRequest {
         resource_spans: group_spans_by_resource_and_scope(
@@ -511,4 +516,150 @@ fn errors_bytes_and_records_of_every_size_arrive_as_emitted() {
         Some(&Any::StringValue(String::new()))
     );
     assert_eq!(any(&records[3].body), Some(&Any::StringValue(long.clone())));
+}
+
+/// Sling lines handed to `SpanEventLines` under a span arrive among that span's own events in time order, as
+/// opentelemetry-otlp would have sent them had they been SDK events like the tracing twins they replace: the message
+/// (cut) as the name, `level` and `target` as attributes. Lines not marked for it, or outside any span, are not
+/// recorded, and a span's lines are sent once.
+#[test]
+fn line_span_events_arrive_among_the_spans_own_in_time_order() {
+    use opentelemetry::trace::Tracer as _;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+    use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+    use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
+    use spans::LineOutput as _;
+
+    /// Keeps what ends.
+    #[derive(Debug, Clone, Default)]
+    struct Keep(Arc<Mutex<Vec<SpanData>>>);
+    impl SpanProcessor for Keep {
+        fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
+        fn on_end(&self, span: SpanData) {
+            self.0.lock().expect("lock").push(span);
+        }
+        fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, _: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    let memory = Keep::default();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(memory.clone())
+        .build();
+    let tracer = provider.tracer("sling-sync-wrapper");
+    let pending = Arc::new(PendingEvents::default());
+    let lines = SpanEventLines::new(pending.clone());
+    let epoch = Duration::from_secs(1_800_000_000);
+    let at = |ms: u64| epoch + Duration::from_millis(ms);
+    let long = "é".repeat(spans::MAX_SPAN_EVENT_TEXT);
+    let line = |ms: u64, level, message: &'static str, span_event| spans::SlingLine {
+        level,
+        message,
+        pipeline: "orders",
+        sync_job_id: "job-1",
+        attempt: 1,
+        sling_time: "",
+        observed: at(ms),
+        span_event,
+    };
+    // Outside any span: nowhere to go.
+    lines.line(&line(1, tracing::Level::INFO, "before", true));
+    let attempt = tracer.start("sling.attempt");
+    let attempt_cx = opentelemetry::Context::current_with_span(attempt);
+    {
+        let _entered = attempt_cx.clone().attach();
+        let span = attempt_cx.span();
+        span.add_event_with_timestamp(
+            "own a",
+            SystemTime::UNIX_EPOCH + at(10),
+            vec![KeyValue::new("k", 1)],
+        );
+        lines.line(&line(5, tracing::Level::INFO, "first", true));
+        lines.line(&line(10, tracing::Level::WARN, "same time as own a", true));
+        lines.line(&line(20, tracing::Level::INFO, "not an event", false));
+        lines.line(&line(25, tracing::Level::ERROR, long.clone().leak(), true));
+        span.add_event_with_timestamp("own b", SystemTime::UNIX_EPOCH + at(30), vec![]);
+        lines.line(&line(40, tracing::Level::DEBUG, "last", true));
+        span.end_with_timestamp(SystemTime::UNIX_EPOCH + at(50));
+    }
+    tracer.start("sync.job").end();
+    let spans = memory.0.lock().expect("lock").clone();
+    assert_eq!(spans.len(), 2);
+
+    let event = |ms: u64, name: String, level: &str| {
+        opentelemetry::trace::Event::new(
+            name,
+            SystemTime::UNIX_EPOCH + at(ms),
+            vec![
+                KeyValue::new("level", level.to_owned()),
+                KeyValue::new("target", spans::SLING),
+            ],
+            0,
+        )
+    };
+    let mut expected = spans.clone();
+    let own = std::mem::take(&mut expected[0].events.events);
+    expected[0].events.events = vec![
+        event(5, "first".into(), "INFO"),
+        own[0].clone(),
+        event(10, "same time as own a".into(), "WARN"),
+        event(25, spans::span_event_text(&long).into_owned(), "ERROR"),
+        own[1].clone(),
+        event(40, "last".into(), "DEBUG"),
+    ];
+    let resource = Resource::builder_empty().build();
+    let reference = ExportTraceServiceRequest {
+        resource_spans: group_spans_by_resource_and_scope(
+            expected,
+            &ResourceAttributesWithSchema::from(&resource),
+        ),
+    };
+    let encode = || {
+        let mut bytes = Vec::new();
+        super::spans::encode_request(&mut bytes, &[], "", &spans, &pending);
+        ExportTraceServiceRequest::decode(bytes.as_slice()).expect("a valid request")
+    };
+    let decoded = encode();
+    assert_eq!(decoded, reference);
+    let names: Vec<&str> = decoded.resource_spans[0].scope_spans[0].spans[0]
+        .events
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(names[..3], ["first", "own a", "same time as own a"]);
+    assert!(
+        names[3].ends_with('…') && names[3].len() <= spans::MAX_SPAN_EVENT_TEXT + '…'.len_utf8()
+    );
+
+    // Taken: the same spans encoded again carry only their own events.
+    let again = encode();
+    assert_eq!(
+        again.resource_spans[0].scope_spans[0].spans[0].events.len(),
+        2
+    );
+
+    // A span that is not sampled is never exported: its lines are not kept.
+    let unsampled = opentelemetry::trace::SpanContext::new(
+        opentelemetry::trace::TraceId::from(7u128),
+        opentelemetry::trace::SpanId::from(9u64),
+        opentelemetry::trace::TraceFlags::default(),
+        false,
+        opentelemetry::trace::TraceState::default(),
+    );
+    {
+        let _entered = opentelemetry::Context::new()
+            .with_remote_span_context(unsampled.clone())
+            .attach();
+        lines.line(&line(60, tracing::Level::INFO, "unsampled", true));
+    }
+    let key = (
+        unsampled.trace_id().to_bytes(),
+        unsampled.span_id().to_bytes(),
+    );
+    assert!(pending.take(&key).is_none());
 }
