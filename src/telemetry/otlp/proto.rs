@@ -68,9 +68,16 @@ pub(super) fn message_with<R>(
     result
 }
 
+/// The key and length of a length-delimited field whose `len` bytes of contents follow.
+#[inline]
+pub(super) fn len_prefix(out: &mut Vec<u8>, field: u64, len: usize) {
+    key(out, field, LEN);
+    varint(out, len as u64);
+}
+
 /// What a length-delimited field of `len` bytes takes, key (fields below 16) and length included.
 #[inline]
-fn field_len(len: usize) -> usize {
+pub(super) fn field_len(len: usize) -> usize {
     1 + varint_len(len as u64) + len
 }
 

@@ -462,7 +462,10 @@ fn spans_encode_to_what_the_sdk_exporter_sent() {
     assert_eq!(spans.len(), 2);
 
     let resource = Resource::builder_empty()
-        .with_attributes([KeyValue::new("service.name", "sling-sync-wrapper")])
+        .with_schema_url(
+            [KeyValue::new("service.name", "sling-sync-wrapper")],
+            "https://opentelemetry.io/schemas/1.26.0",
+        )
         .build();
     let mut ours = OtlpSpanExporter::new(
         super::send::Sender::http(
@@ -475,7 +478,14 @@ fn spans_encode_to_what_the_sdk_exporter_sent() {
     ours.set_resource(&resource);
     let mut bytes = Vec::new();
     let none = PendingEvents::default();
-    super::spans::encode_request(&mut bytes, &ours.resource_for_tests(), "", &spans, &none);
+    let schema_url = resource.schema_url().unwrap_or_default();
+    super::spans::encode_request(
+        &mut bytes,
+        &ours.resource_for_tests(),
+        schema_url,
+        &spans,
+        &none,
+    );
     let decoded = ExportTraceServiceRequest::decode(bytes.as_slice()).expect("a valid request");
     let expected = ExportTraceServiceRequest {
         resource_spans: group_spans_by_resource_and_scope(
