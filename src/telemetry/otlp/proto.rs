@@ -140,7 +140,7 @@ pub(super) fn any_value(out: &mut Vec<u8>, field: u64, v: &Scalar<'_>) {
 
 /// `KeyValue { key = 1, value = 2 }` as field `field` of the enclosing message.
 pub(super) fn key_value(out: &mut Vec<u8>, field: u64, k: &str, v: &Scalar<'_>) {
-    // Text under a short name (a span event's `message`, `level`, `target`) in two copies (see `Head`).
+    // Text under a short name (span events' `level` and `target`, most attributes of events) in two copies (`Head`).
     let text = match v {
         Scalar::Str(s) => Some(s.as_bytes()),
         Scalar::Text(b) => Some(*b),

@@ -33,9 +33,9 @@ pub struct PendingEvents(Mutex<HashMap<SpanKey, Events>>);
 /// One span's pending events: `events` fields of a `Span` (field 11), one after another.
 #[derive(Default)]
 pub(super) struct Events {
-    pub(super) encoded: Vec<u8>,
+    encoded: Vec<u8>,
     /// Each event's time and where it ends in `encoded`.
-    pub(super) ends: Vec<(u64, usize)>,
+    ends: Vec<(u64, usize)>,
 }
 
 impl PendingEvents {
