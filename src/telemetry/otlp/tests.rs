@@ -391,6 +391,23 @@ fn batches_hold_at_most_max_batch_records_and_keep_their_order() {
     assert_eq!(bodies, expected);
 }
 
+/// A span processor that keeps what ends.
+#[derive(Debug, Clone, Default)]
+struct KeepSpans(Arc<Mutex<Vec<opentelemetry_sdk::trace::SpanData>>>);
+
+impl opentelemetry_sdk::trace::SpanProcessor for KeepSpans {
+    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
+    fn on_end(&self, span: opentelemetry_sdk::trace::SpanData) {
+        self.0.lock().expect("lock").push(span);
+    }
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+}
+
 /// Every span field as opentelemetry-otlp's own conversion makes it: our bytes decode to the same request.
 #[test]
 fn spans_encode_to_what_the_sdk_exporter_sent() {
@@ -400,25 +417,9 @@ fn spans_encode_to_what_the_sdk_exporter_sent() {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
     use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
-    use opentelemetry_sdk::trace::{SpanData, SpanExporter as _, SpanProcessor};
+    use opentelemetry_sdk::trace::SpanExporter as _;
 
-    /// Keeps what ends.
-    #[derive(Debug, Clone, Default)]
-    struct Keep(Arc<Mutex<Vec<SpanData>>>);
-    impl SpanProcessor for Keep {
-        fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
-        fn on_end(&self, span: SpanData) {
-            self.0.lock().expect("lock").push(span);
-        }
-        fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-            Ok(())
-        }
-        fn shutdown_with_timeout(&self, _: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
-            Ok(())
-        }
-    }
-
-    let memory = Keep::default();
+    let memory = KeepSpans::default();
     let provider = SdkTracerProvider::builder()
         .with_span_processor(memory.clone())
         .with_max_events_per_span(2)
@@ -538,26 +539,9 @@ fn line_span_events_arrive_among_the_spans_own_in_time_order() {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
     use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
-    use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
     use spans::LineOutput as _;
 
-    /// Keeps what ends.
-    #[derive(Debug, Clone, Default)]
-    struct Keep(Arc<Mutex<Vec<SpanData>>>);
-    impl SpanProcessor for Keep {
-        fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
-        fn on_end(&self, span: SpanData) {
-            self.0.lock().expect("lock").push(span);
-        }
-        fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-            Ok(())
-        }
-        fn shutdown_with_timeout(&self, _: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
-            Ok(())
-        }
-    }
-
-    let memory = Keep::default();
+    let memory = KeepSpans::default();
     let provider = SdkTracerProvider::builder()
         .with_span_processor(memory.clone())
         .build();
