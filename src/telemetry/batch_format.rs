@@ -63,8 +63,9 @@ impl<S: Subscriber> Layer<S> for BatchLayer {
                 let mut f = TextFields::default();
                 event.record(&mut f);
                 let time = local_hms(now.as_secs());
+                let level = *event.metadata().level();
                 self.out
-                    .add(|buf| write_text(buf, *event.metadata().level(), &time, &f, ansi));
+                    .add(|buf| write_text(buf, level, &time, &f.as_line(), ansi));
             }
         }
     }
@@ -93,14 +94,14 @@ impl spans::LineOutput for BatchLines {
             Format::Json => self.out.add(|buf| write_json_line(buf, line, now)),
             Format::Text { ansi } => {
                 // Only the pipeline and the message: the other fields are `HIDDEN`.
-                let f = TextFields {
-                    message: line.message.to_owned(),
-                    pipeline: Some(line.pipeline.to_owned()),
-                    rest: Vec::new(),
+                let text = TextLine {
+                    message: line.message,
+                    pipeline: Some(line.pipeline),
+                    rest: &[],
                 };
                 let time = local_hms(now.as_secs());
                 self.out
-                    .add(|buf| write_text(buf, line.level, &time, &f, ansi));
+                    .add(|buf| write_text(buf, line.level, &time, &text, ansi));
             }
         }
     }
@@ -318,6 +319,24 @@ struct TextFields {
     rest: Vec<(&'static str, String)>,
 }
 
+impl TextFields {
+    fn as_line(&self) -> TextLine<'_> {
+        TextLine {
+            message: &self.message,
+            pipeline: self.pipeline.as_deref(),
+            rest: &self.rest,
+        }
+    }
+}
+
+/// What a text line shows, borrowed: from an event's collected fields, or from a Sling line as the engine hands it
+/// over (without copying its message for every line).
+struct TextLine<'a> {
+    message: &'a str,
+    pipeline: Option<&'a str>,
+    rest: &'a [(&'static str, String)],
+}
+
 /// `text` with every control character written as a visible escape (`\n`, `\r`, `\t`, `\x1b`, `\u{85}`), so
 /// one event is one line and nothing reaches the terminal as a command.
 pub fn escape_control(text: &str) -> Cow<'_, str> {
@@ -385,7 +404,7 @@ impl Visit for TextFields {
     }
 }
 
-fn write_text(buf: &mut Vec<u8>, level: Level, time: &str, f: &TextFields, ansi: bool) {
+fn write_text(buf: &mut Vec<u8>, level: Level, time: &str, f: &TextLine<'_>, ansi: bool) {
     let (tag, colour) = match level {
         Level::ERROR => ("ERROR", "\x1b[31m"),
         Level::WARN => ("WARN ", "\x1b[33m"),
@@ -398,7 +417,7 @@ fn write_text(buf: &mut Vec<u8>, level: Level, time: &str, f: &TextFields, ansi:
     } else {
         write!(buf, "{time} {tag} ")
     };
-    if let Some(p) = &f.pipeline {
+    if let Some(p) = f.pipeline {
         let p = escape_control(p);
         let _ = if ansi {
             write!(buf, "\x1b[1m[{p}]\x1b[0m ")
@@ -406,8 +425,8 @@ fn write_text(buf: &mut Vec<u8>, level: Level, time: &str, f: &TextFields, ansi:
             write!(buf, "[{p}] ")
         };
     }
-    buf.extend_from_slice(escape_control(&f.message).as_bytes());
-    for (k, v) in &f.rest {
+    buf.extend_from_slice(escape_control(f.message).as_bytes());
+    for (k, v) in f.rest {
         let _ = write!(buf, " {k}={}", escape_control(v));
     }
     buf.push(b'\n');
