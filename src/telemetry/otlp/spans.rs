@@ -208,39 +208,32 @@ fn encode_span(out: &mut Vec<u8>, s: &SpanData, lines: Option<&Events>, scratch:
     if s.dropped_attributes_count > 0 {
         proto::uint(out, 10, u64::from(s.dropped_attributes_count));
     }
-    // Event { time_unix_nano = 1, name = 2, attributes = 3, dropped_attributes_count = 4 }. The span holds at most
-    // `MAX_EVENTS_PER_SPAN` of both kinds, the first in time, as when the SDK held them all; the rest are counted.
+    // Events: at most `MAX_EVENTS_PER_SPAN` of both kinds, the first in time, as when the SDK held them all; the rest
+    // are counted.
     let mut lines = lines.into_iter().flat_map(Events::iter).peekable();
     let mut own = s.events.iter().peekable();
     let (mut room, mut dropped) = (MAX_EVENTS_PER_SPAN, s.events.dropped_count);
-    loop {
-        let own_at = own.peek().map(|e| nanos(e.timestamp));
-        let line = lines.next_if(|(t, _)| own_at.is_none_or(|at| *t < at));
-        let event = match (line, own_at) {
-            (Some((_, line)), _) => Err(line),
-            (None, Some(at)) => match own.next() {
-                Some(e) => Ok((e, at)),
-                None => break,
-            },
-            (None, None) => break,
-        };
+    // Whether the next event fits; counts it as dropped if not.
+    let mut fits = || {
         if room == 0 {
             dropped = dropped.saturating_add(1);
-            continue;
+            return false;
         }
         room -= 1;
-        match event {
-            Err(line) => out.extend_from_slice(line),
-            Ok((e, at)) => {
-                scratch.clear();
-                proto::fixed64(scratch, 1, at);
-                proto::bytes(scratch, 2, e.name.as_bytes());
-                attributes(scratch, 3, &e.attributes);
-                if e.dropped_attributes_count > 0 {
-                    proto::uint(scratch, 4, u64::from(e.dropped_attributes_count));
-                }
-                proto::bytes(out, 11, scratch);
+        true
+    };
+    loop {
+        let own_at = own.peek().map(|e| nanos(e.timestamp));
+        if let Some((_, line)) = lines.next_if(|(t, _)| own_at.is_none_or(|at| *t < at)) {
+            if fits() {
+                out.extend_from_slice(line);
             }
+        } else if let (Some(e), Some(at)) = (own.next(), own_at) {
+            if fits() {
+                encode_event(out, e, at, scratch);
+            }
+        } else {
+            break;
         }
     }
     if dropped > 0 {
@@ -279,6 +272,23 @@ fn encode_span(out: &mut Vec<u8>, s: &SpanData, lines: Option<&Events>, scratch:
         16,
         flags(s.parent_span_is_remote, sc.trace_flags().to_u8()),
     );
+}
+
+/// `Event { time_unix_nano = 1, name = 2, attributes = 3, dropped_attributes_count = 4 }` as a span's field 11.
+fn encode_event(
+    out: &mut Vec<u8>,
+    e: &opentelemetry::trace::Event,
+    at: u64,
+    scratch: &mut Vec<u8>,
+) {
+    scratch.clear();
+    proto::fixed64(scratch, 1, at);
+    proto::bytes(scratch, 2, e.name.as_bytes());
+    attributes(scratch, 3, &e.attributes);
+    if e.dropped_attributes_count > 0 {
+        proto::uint(scratch, 4, u64::from(e.dropped_attributes_count));
+    }
+    proto::bytes(out, 11, scratch);
 }
 
 fn flags(remote: bool, trace_flags: u8) -> u32 {
